@@ -1,0 +1,130 @@
+//! The s1bridge store: the domain types that are persisted, the [`Store`] trait every backend
+//! implements, and (behind the `testkit` feature) the conformance suite every backend must pass.
+//!
+//! Architecture invariant: nothing outside a backend crate writes SQL. The sync engine, the CLI
+//! and the server only speak this trait.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+mod model;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use model::*;
+
+/// Errors a backend can return. Backends map their driver errors into these.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database at {location} could not be opened: {reason}")]
+    Open { location: String, reason: String },
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    #[error("the database schema is version {found}, newer than this s1bridge understands ({supported}); upgrade s1bridge")]
+    SchemaTooNew { found: i64, supported: i64 },
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("another sync of console '{console}' is running (run {run_id}, started {started_at})")]
+    ConsoleBusy {
+        console: String,
+        run_id: i64,
+        started_at: DateTime<Utc>,
+    },
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The storage interface. One implementation per backend (SQLite today, PostgreSQL next), all
+/// held to the same behaviour by [`testkit`].
+///
+/// Consistency contract: every method is one transaction. A reader never sees part of a page,
+/// part of a removal pass, or a checkpoint that is ahead of the data it describes.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Create or update a console's registration (name is the key). Never stores a token.
+    async fn upsert_console(&self, console: &ConsoleRecord) -> Result<()>;
+    async fn get_console(&self, name: &str) -> Result<Option<ConsoleRecord>>;
+    async fn list_consoles(&self) -> Result<Vec<ConsoleRecord>>;
+
+    /// Start a sync run for a console. Fails with [`StoreError::ConsoleBusy`] when another run of
+    /// the same console is still marked running and its heartbeat is younger than `stale_after`.
+    async fn begin_run(
+        &self,
+        console: &str,
+        features: &[String],
+        started_at: DateTime<Utc>,
+        stale_after: chrono::Duration,
+    ) -> Result<i64>;
+    /// Refresh a running run's heartbeat (proves the process is alive).
+    async fn heartbeat_run(&self, run_id: i64, at: DateTime<Utc>) -> Result<()>;
+    /// Record the outcome of one feature of a run (called once per feature, may be called again
+    /// to overwrite while the run is open).
+    async fn record_feature(&self, run_id: i64, outcome: &FeatureOutcome) -> Result<()>;
+    /// Close a run with its overall status.
+    async fn finish_run(&self, run_id: i64, status: RunStatus, finished_at: DateTime<Utc>) -> Result<()>;
+    async fn get_run(&self, run_id: i64) -> Result<Option<SyncRun>>;
+    /// Most recent runs first.
+    async fn list_runs(&self, console: Option<&str>, limit: u32) -> Result<Vec<SyncRun>>;
+
+    /// Upsert one page of devices and, in the same transaction, save the checkpoint that
+    /// describes the position after this page. `pass_id` identifies the full pass the page
+    /// belongs to (so removals can be decided once the whole pass is complete).
+    async fn apply_device_page(
+        &self,
+        console: &str,
+        pass_id: i64,
+        devices: &[Device],
+        checkpoint: Option<&Checkpoint>,
+    ) -> Result<DevicePageStats>;
+
+    /// Finish a complete, successful full pass: every present device of the console that the
+    /// pass did not see gets `removed_at = at`; devices that were seen lose `removed_at`;
+    /// duplicate links are recomputed; the pass's checkpoints are cleared; the watermark is set
+    /// (and its `last_full_at` to `at`). Only devices inside `scope` are candidates for removal
+    /// (an empty scope is the whole console). One transaction.
+    async fn complete_full_pass(
+        &self,
+        console: &str,
+        pass_id: i64,
+        scope: &Scope,
+        at: DateTime<Utc>,
+        watermark: Option<&str>,
+    ) -> Result<PassSummary>;
+
+    /// Finish an incremental pass: recompute duplicates, advance the watermark, clear
+    /// checkpoints. Never marks anything removed.
+    async fn complete_incremental_pass(
+        &self,
+        console: &str,
+        feature: &str,
+        watermark: Option<&str>,
+    ) -> Result<PassSummary>;
+
+    /// Checkpoints of an interrupted pass (one per stream), if any.
+    async fn load_checkpoints(&self, console: &str, feature: &str) -> Result<Vec<Checkpoint>>;
+    /// Drop the checkpoints of a feature (e.g. when a cursor expired and the pass restarts).
+    async fn clear_checkpoints(&self, console: &str, feature: &str) -> Result<()>;
+
+    /// The persisted incremental watermark (the console's `updatedAt` of the newest record seen).
+    async fn get_watermark(&self, console: &str, feature: &str) -> Result<Option<Watermark>>;
+
+    async fn list_devices(&self, filter: &DeviceFilter) -> Result<Vec<Device>>;
+    async fn count_devices(&self, console: &str) -> Result<DeviceCounts>;
+}
+
+/// Scope filters a console or a run is restricted to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scope {
+    pub account_ids: Vec<String>,
+    pub site_ids: Vec<String>,
+    pub group_ids: Vec<String>,
+}
+
+impl Scope {
+    pub fn is_empty(&self) -> bool {
+        self.account_ids.is_empty() && self.site_ids.is_empty() && self.group_ids.is_empty()
+    }
+}
