@@ -21,7 +21,9 @@ pub enum StoreError {
     Open { location: String, reason: String },
     #[error("database migration failed: {0}")]
     Migration(String),
-    #[error("the database schema is version {found}, newer than this s1bridge understands ({supported}); upgrade s1bridge")]
+    #[error(
+        "the database schema is version {found}, newer than this s1bridge understands ({supported}); upgrade s1bridge"
+    )]
     SchemaTooNew { found: i64, supported: i64 },
     #[error("not found: {0}")]
     NotFound(String),
@@ -64,7 +66,12 @@ pub trait Store: Send + Sync {
     /// to overwrite while the run is open).
     async fn record_feature(&self, run_id: i64, outcome: &FeatureOutcome) -> Result<()>;
     /// Close a run with its overall status.
-    async fn finish_run(&self, run_id: i64, status: RunStatus, finished_at: DateTime<Utc>) -> Result<()>;
+    async fn finish_run(
+        &self,
+        run_id: i64,
+        status: RunStatus,
+        finished_at: DateTime<Utc>,
+    ) -> Result<()>;
     async fn get_run(&self, run_id: i64) -> Result<Option<SyncRun>>;
     /// Most recent runs first.
     async fn list_runs(&self, console: Option<&str>, limit: u32) -> Result<Vec<SyncRun>>;

@@ -1,0 +1,272 @@
+//! The shared conformance suite against a fresh temp-file SQLite database per test, plus the
+//! SQLite-specific behaviour (migrations, PRAGMAs, file permissions, read isolation).
+
+use std::path::PathBuf;
+
+use s1bridge_store::testkit::{Fixture, at, sample_device};
+use s1bridge_store::{DeviceFilter, Scope, Store, StoreError};
+use s1bridge_store_sqlite::{SCHEMA_VERSION, SqliteStore};
+
+async fn fresh_store() -> Fixture {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&dir.path().join("s1bridge.db")).expect("open a fresh store");
+    Fixture::with_guard(store, dir)
+}
+
+s1bridge_store::store_conformance_tests!(fresh_store());
+
+mod in_memory {
+    async fn in_memory_store() -> s1bridge_store::testkit::Fixture {
+        let store = s1bridge_store_sqlite::SqliteStore::open_in_memory().expect("in-memory store");
+        s1bridge_store::testkit::Fixture::new(store)
+    }
+    s1bridge_store::store_conformance_tests!(in_memory_store());
+}
+
+fn db_path(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().join("nested").join("deeper").join("s1bridge.db")
+}
+
+fn raw(path: &std::path::Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(path).expect("raw connection")
+}
+
+#[tokio::test]
+async fn migrates_an_empty_file_and_reopens() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = db_path(&dir);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::File::create(&path).expect("empty file");
+
+    let store = SqliteStore::open(&path).expect("open migrates an empty file");
+    store
+        .apply_device_page("prod", 1, &[sample_device("prod", "1", "one")], None)
+        .await
+        .expect("write");
+    drop(store);
+
+    let conn = raw(&path);
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .expect("user_version");
+    assert_eq!(version, SCHEMA_VERSION);
+    let mut tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    tables.sort();
+    assert_eq!(
+        tables,
+        vec![
+            "checkpoints",
+            "consoles",
+            "devices",
+            "run_features",
+            "sync_runs",
+            "watermarks"
+        ]
+    );
+    drop(conn);
+
+    let store = SqliteStore::open(&path).expect("reopening an up-to-date file");
+    assert_eq!(store.count_devices("prod").await.expect("count").present, 1);
+}
+
+#[tokio::test]
+async fn creates_missing_directories() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = db_path(&dir);
+    let store = SqliteStore::open(&path).expect("open creates parents");
+    assert_eq!(store.path(), Some(path.as_path()));
+    assert!(path.exists());
+}
+
+#[tokio::test]
+async fn refuses_a_newer_schema() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("s1bridge.db");
+    drop(SqliteStore::open(&path).expect("create"));
+    raw(&path)
+        .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .expect("bump version");
+    match SqliteStore::open(&path) {
+        Err(StoreError::SchemaTooNew { found, supported }) => {
+            assert_eq!(found, SCHEMA_VERSION + 1);
+            assert_eq!(supported, SCHEMA_VERSION);
+        }
+        other => panic!("expected SchemaTooNew, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn refuses_a_foreign_database() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("other.db");
+    raw(&path)
+        .execute_batch("CREATE TABLE devices (x INTEGER);")
+        .expect("foreign schema");
+    match SqliteStore::open(&path) {
+        Err(StoreError::Migration(msg)) => {
+            assert!(msg.contains("not an s1bridge database"), "{msg}")
+        }
+        other => panic!("expected a migration error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn uses_wal_and_the_expected_pragmas() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("s1bridge.db");
+    let store = SqliteStore::open(&path).expect("open");
+    store
+        .apply_device_page("prod", 1, &[sample_device("prod", "1", "one")], None)
+        .await
+        .expect("write");
+    // journal_mode=WAL is persistent in the file, so a new connection sees it.
+    let mode: String = raw(&path)
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .expect("journal_mode");
+    assert_eq!(mode, "wal");
+    assert!(
+        dir.path().join("s1bridge.db-wal").exists(),
+        "a WAL file exists while the store is open"
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn database_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = db_path(&dir);
+    let store = SqliteStore::open(&path).expect("open");
+    store
+        .apply_device_page("prod", 1, &[sample_device("prod", "1", "one")], None)
+        .await
+        .expect("write");
+    let mode = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&path), 0o600, "database file");
+    assert_eq!(mode(&path.with_extension("db-wal")), 0o600, "WAL file");
+    assert_eq!(
+        mode(path.parent().expect("parent")),
+        0o700,
+        "created directory"
+    );
+    drop(store);
+
+    // An existing file with looser permissions is tightened on open.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let _store = SqliteStore::open(&path).expect("reopen");
+    assert_eq!(mode(&path), 0o600);
+}
+
+#[tokio::test]
+async fn no_column_can_hold_a_token() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("s1bridge.db");
+    drop(SqliteStore::open(&path).expect("open"));
+    let conn = raw(&path);
+    let columns: Vec<String> = conn
+        .prepare(
+            "SELECT m.name || '.' || p.name FROM sqlite_master m, pragma_table_info(m.name) p \
+             WHERE m.type = 'table'",
+        )
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert!(columns.len() > 40, "read the schema: {columns:?}");
+    for c in &columns {
+        let lower = c.to_lowercase();
+        assert!(
+            !lower.contains("token") && !lower.contains("secret") && !lower.contains("password"),
+            "column {c} looks like it stores a credential"
+        );
+    }
+}
+
+/// Two stores on the same file behave like two processes: begin_run is exclusive across them.
+#[tokio::test]
+async fn begin_run_is_exclusive_across_connections() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("s1bridge.db");
+    let one = SqliteStore::open(&path).expect("open one");
+    let two = SqliteStore::open(&path).expect("open two");
+    let features = vec!["devices".to_string()];
+    let stale = chrono::Duration::minutes(10);
+    let (a, b) = tokio::join!(
+        one.begin_run("prod", &features, at(0), stale),
+        two.begin_run("prod", &features, at(0), stale)
+    );
+    assert_eq!(
+        [a.is_ok(), b.is_ok()].iter().filter(|ok| **ok).count(),
+        1,
+        "{a:?} {b:?}"
+    );
+}
+
+/// A reader running while a page is being written sees the data before or after the page, never
+/// part of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_see_whole_pages_only() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("s1bridge.db");
+    let store = SqliteStore::open(&path).expect("open");
+    const PAGE: usize = 2000;
+    let pages = 10;
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for p in 0..pages {
+                let devices: Vec<_> = (0..PAGE)
+                    .map(|i| {
+                        let id = format!("{}", p * PAGE + i);
+                        sample_device("prod", &id, &format!("host-{id}"))
+                    })
+                    .collect();
+                store
+                    .apply_device_page("prod", 1, &devices, None)
+                    .await
+                    .expect("page");
+            }
+        })
+    };
+    let filter = DeviceFilter {
+        console: Some("prod".to_string()),
+        ..DeviceFilter::default()
+    };
+    let mut observed = Vec::new();
+    while !writer.is_finished() {
+        let n = store.list_devices(&filter).await.expect("list").len();
+        let counted = store.count_devices("prod").await.expect("count").present as usize;
+        assert_eq!(n % PAGE, 0, "a reader saw {n} devices: part of a page");
+        assert_eq!(
+            counted % PAGE,
+            0,
+            "count saw {counted} devices: part of a page"
+        );
+        observed.push(n);
+    }
+    writer.await.expect("writer task");
+    assert_eq!(
+        store.list_devices(&filter).await.expect("list").len(),
+        PAGE * pages
+    );
+    assert!(!observed.is_empty());
+    // The pass over all of them completes cleanly afterwards.
+    let summary = store
+        .complete_full_pass("prod", 1, &Scope::default(), at(1), None)
+        .await
+        .expect("pass");
+    assert_eq!(summary.seen as usize, PAGE * pages);
+}
