@@ -68,11 +68,19 @@ impl Capability {
             Capability::Access => ("/users", &[("limit", "1"), ("skipCount", "true")]),
             Capability::FirewallControl => (
                 "/firewall-control",
-                &[("limit", "1"), ("skipCount", "true"), ("statuses", "Enabled,Disabled")],
+                &[
+                    ("limit", "1"),
+                    ("skipCount", "true"),
+                    ("statuses", "Enabled,Disabled"),
+                ],
             ),
             Capability::Blocklist => (
                 "/restrictions",
-                &[("limit", "1"), ("skipCount", "true"), ("type", "black_hash")],
+                &[
+                    ("limit", "1"),
+                    ("skipCount", "true"),
+                    ("type", "black_hash"),
+                ],
             ),
             Capability::ThreatIntelligence => (
                 "/threat-intelligence/iocs",
@@ -80,7 +88,10 @@ impl Capability {
             ),
             // A status query for an unknown id is read-only, costs no init-query budget (1/min)
             // and answers 403 when the token or licence lacks Deep Visibility.
-            Capability::DeepVisibility => ("/dv/query-status", &[("queryId", "q00000000000000000000000000000000")]),
+            Capability::DeepVisibility => (
+                "/dv/query-status",
+                &[("queryId", "q00000000000000000000000000000000")],
+            ),
         }
     }
 
@@ -91,13 +102,19 @@ impl Capability {
             Capability::Vulnerabilities => {
                 "Application Management / Vulnerability Management → View (and the Singularity Vulnerability Management or Application Risk licence)"
             }
-            Capability::Access => "Users → View, Service Users → View, Roles → View, Accounts/Sites → View",
+            Capability::Access => {
+                "Users → View, Service Users → View, Roles → View, Accounts/Sites → View"
+            }
             Capability::FirewallControl => {
                 "Firewall Control → View (Manage Rules and Tags to write); Firewall Control must be enabled and needs the Control SKU"
             }
             Capability::Blocklist => "Blocklist → View (Create/Edit to write)",
-            Capability::ThreatIntelligence => "Threat Intelligence → View (and a console that offers the IOC store)",
-            Capability::DeepVisibility => "Deep Visibility → View (needs the Complete SKU with Deep Visibility)",
+            Capability::ThreatIntelligence => {
+                "Threat Intelligence → View (and a console that offers the IOC store)"
+            }
+            Capability::DeepVisibility => {
+                "Deep Visibility → View (needs the Complete SKU with Deep Visibility)"
+            }
         }
     }
 
@@ -144,7 +161,10 @@ mod tests {
             assert_eq!(Capability::for_path(c.probe().0), Some(c), "{c}");
             assert_eq!(Capability::parse(c.as_str()), Some(c));
         }
-        assert_eq!(Capability::for_path("/web/api/v2.1/users/api-token-details"), None);
+        assert_eq!(
+            Capability::for_path("/web/api/v2.1/users/api-token-details"),
+            None
+        );
         assert_eq!(Capability::for_path("/system/info"), None);
     }
 }

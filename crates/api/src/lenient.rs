@@ -36,9 +36,11 @@ pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error>
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
         Some(Value::String(s)) if s.trim().is_empty() => None,
-        Some(Value::String(s)) => Some(s.trim().parse::<f64>().map(|f| f as i64).map_err(|_| {
-            serde::de::Error::custom(format!("expected an integer, got the string {s:?}"))
-        })?),
+        Some(Value::String(s)) => {
+            Some(s.trim().parse::<f64>().map(|f| f as i64).map_err(|_| {
+                serde::de::Error::custom(format!("expected an integer, got the string {s:?}"))
+            })?)
+        }
         Some(other) => {
             return Err(serde::de::Error::custom(format!(
                 "expected an integer, got {other}"

@@ -38,7 +38,10 @@ pub const PUBLISHED_LIMITS: &[(&str, Limit)] = &[
     ("/activities", Limit::new(10.0, 30)),
     ("/agents", Limit::new(25.0, 25)),
     ("/application-management/inventory", Limit::new(3.0, 3)),
-    ("/application-management/scan", Limit::new(1.0 / 28_800.0, 1)),
+    (
+        "/application-management/scan",
+        Limit::new(1.0 / 28_800.0, 1),
+    ),
     ("/application-management", Limit::new(3.0, 3)),
     ("/cloud-detection/rules", Limit::new(0.5, 1)),
     ("/cloud-funnel", Limit::new(2.0, 10)),
@@ -124,8 +127,7 @@ impl LimitTable {
         let p = strip_api_prefix(path);
         for (prefix, limit) in &self.entries {
             if p == prefix
-                || (p.starts_with(prefix.as_str())
-                    && p.as_bytes().get(prefix.len()) == Some(&b'/'))
+                || (p.starts_with(prefix.as_str()) && p.as_bytes().get(prefix.len()) == Some(&b'/'))
             {
                 return (prefix, *limit);
             }
@@ -172,7 +174,10 @@ mod tests {
             t.lookup("/application-management/inventory/endpoints").0,
             "/application-management/inventory"
         );
-        assert_eq!(t.lookup("/application-management/risks").0, "/application-management");
+        assert_eq!(
+            t.lookup("/application-management/risks").0,
+            "/application-management"
+        );
         assert_eq!(t.lookup("/system/info").0, "*");
         assert_eq!(t.lookup("/dv/events/pq-ping").0, "/dv/events/pq-ping");
     }

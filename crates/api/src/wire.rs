@@ -24,11 +24,12 @@ pub struct Envelope<T> {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Pagination {
+    // Field order = the console's (alphabetical) key order, so serialised bodies match it.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub next_cursor: Option<String>,
     /// Never trusted for loop control (it is 0 with `skipCount=true` and wrong on some paths).
     #[serde(default, deserialize_with = "lenient::opt_i64")]
     pub total_items: Option<i64>,
-    #[serde(default, deserialize_with = "lenient::opt_string")]
-    pub next_cursor: Option<String>,
 }
 
 impl Pagination {
