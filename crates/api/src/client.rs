@@ -519,7 +519,11 @@ impl Client {
         body: Option<Vec<u8>>,
     ) -> Result<Envelope<T>, ApiError> {
         let rel = rel_path(path).to_string();
-        let url = self.inner.url.api(&rel);
+        // The URL keeps a query string the caller may have put in `path`.
+        let url = self
+            .inner
+            .url
+            .api(path.strip_prefix(crate::API_PREFIX).unwrap_or(path));
         let policy = &self.inner.retry;
         let mut attempt: u32 = 0;
         loop {
@@ -547,7 +551,8 @@ impl Client {
                     }
                     let delay = wait.unwrap_or_else(|| policy.backoff(attempt - 1));
                     tracing::debug!(path = %rel, attempt, delay_ms = delay.as_millis() as u64, "retrying: {error}");
-                    if wait.is_some() {
+                    // A 429 holds back every task using this bucket, not just this one.
+                    if wait.is_some() || matches!(error, ApiError::RateLimited { .. }) {
                         self.inner.limiter.hold_off(&rel, delay);
                     }
                     tokio::time::sleep(delay).await;
@@ -606,6 +611,11 @@ impl Client {
             }
         };
         let status = resp.status();
+        let location = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|l| l.split(['?', '#']).next().unwrap_or(l).to_string());
         let retry_after = resp
             .headers()
             .get(RETRY_AFTER)
@@ -732,7 +742,10 @@ impl Client {
             _ => Attempt::Fail(ApiError::Unexpected {
                 path,
                 status: code,
-                excerpt: first.detail.unwrap_or_default(),
+                excerpt: match location {
+                    Some(l) => format!("redirected to {}", self.scrub(&l)),
+                    None => first.detail.unwrap_or_default(),
+                },
             }),
         }
     }

@@ -871,13 +871,46 @@ async fn probes_classify_answers() {
 
 #[tokio::test]
 async fn envelopes_tolerate_errors_on_success_and_https_client_builds() {
-    let app = Router::new().route(
-        "/web/api/v2.1/restrictions",
-        get(|| async { respond(200, r#"{"data":{"affected":"2"},"errors":[{}]}"#) }),
-    );
+    let app = Router::new()
+        .route(
+            "/web/api/v2.1/restrictions",
+            get(|uri: axum::http::Uri| async move {
+                let q = uri.query().unwrap_or_default().to_string();
+                assert!(q.is_empty() || q == "ids=1&limit=1", "{q}");
+                respond(200, r#"{"data":{"affected":"2"},"errors":[{}]}"#)
+            }),
+        )
+        .route(
+            "/web/api/v2.1/login-redirect",
+            get(|| async {
+                (
+                    StatusCode::FOUND,
+                    [(header::LOCATION, "https://sso.example/login?next=/x")],
+                    "",
+                )
+                    .into_response()
+            }),
+        );
     let c = client(serve(app).await, 0);
     let env: Envelope<s1bridge_api::wire::Affected> = c.get("/restrictions", &[]).await.unwrap();
     assert_eq!(env.data.affected, Some(2));
+    // A query string given in the path is kept, alongside the query parameters.
+    let env: Envelope<s1bridge_api::wire::Affected> = c
+        .get("/web/api/v2.1/restrictions?ids=1", &[("limit", "1".into())])
+        .await
+        .unwrap();
+    assert_eq!(env.data.affected, Some(2));
+    let e = c.get::<Value>("/login-redirect", &[]).await.unwrap_err();
+    assert!(
+        matches!(&e, ApiError::Unexpected { status: 302, .. }),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string()
+            .contains("redirected to https://sso.example/login"),
+        "{e}"
+    );
+    assert!(!e.to_string().contains("next="), "{e}");
     let (u, _) = ConsoleUrl::parse("https://example.invalid").unwrap();
     let https = Client::new(ClientOptions::new(u, ApiToken::new(TOKEN).unwrap())).unwrap();
     assert_eq!(https.url().as_str(), "https://example.invalid");
