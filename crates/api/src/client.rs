@@ -655,6 +655,17 @@ impl Client {
             elapsed_ms = elapsed_ms(started),
             "response"
         );
+        if status.is_success() && bytes.iter().all(u8::is_ascii_whitespace) {
+            // 204 No Content and the like: fine where no data is expected; never retried (it may
+            // answer a write).
+            return match serde_json::from_str::<Envelope<T>>(r#"{"data":null}"#) {
+                Ok(env) => Attempt::Done(env),
+                Err(_) => Attempt::Fail(ApiError::Decode {
+                    path: rel.to_string(),
+                    reason: format!("the answer (HTTP {}) has no body", status.as_u16()),
+                }),
+            };
+        }
         if status.is_success() {
             return match serde_json::from_slice::<Envelope<T>>(&bytes) {
                 Ok(env) => Attempt::Done(env),

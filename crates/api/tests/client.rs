@@ -605,6 +605,15 @@ async fn truncated_json_is_retried_then_a_decode_error() {
     }
     assert_eq!(hits.load(Ordering::SeqCst), 3);
 
+    // An empty 2xx is not retried: fine where no data is expected, a Decode error otherwise.
+    let (app, hits) = flaky(100, || StatusCode::NO_CONTENT.into_response(), INFO);
+    let c = client(serve(app).await, 3);
+    let env = c.get::<Option<Value>>("/system/info", &[]).await.unwrap();
+    assert_eq!(env.data, None);
+    let e = c.system_info().await.unwrap_err();
+    assert!(matches!(e, ApiError::Decode { .. }), "{e:?}");
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+
     // Well-formed JSON of the wrong shape is not retried.
     let (app, hits) = flaky(100, || respond(200, r#"{"data":"not a list"}"#), INFO);
     let c = client(serve(app).await, 3);
