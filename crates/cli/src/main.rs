@@ -1,1 +1,211 @@
-fn main() {}
+//! `s1bridge`: the command-line front end. Thin: it parses arguments, builds a client and a
+//! store, calls the sync engine and prints. The contract is PRODUCT.md's command table.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+mod bench;
+mod connect;
+mod demo;
+mod output;
+mod progress;
+mod sim_cmd;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "s1bridge",
+    version,
+    about = "A self-hosted SentinelOne connector: devices, verification and more, into SQLite.",
+    after_help = "The API token is read from the S1_API_TOKEN environment variable or --token-file, never from a command-line value.\nExit status: 0 success, 1 failure, 2 usage error, 3 finished with features unavailable or partial."
+)]
+struct Cli {
+    /// Database: a SQLite file path (default: $XDG_DATA_HOME/s1bridge/s1bridge.db or
+    /// ~/.local/share/s1bridge/s1bridge.db).
+    #[arg(long, global = true, env = "S1BRIDGE_DB", value_name = "URL|PATH")]
+    db: Option<String>,
+    /// More log output (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct ConnArgs {
+    /// Console name: the key its data is stored under. With --url it is registered (or
+    /// updated); alone, the URL registered under that name is used.
+    #[arg(long, value_name = "NAME")]
+    pub console: Option<String>,
+    /// Console URL, e.g. https://usea1-partners.sentinelone.net
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// File holding the API token (otherwise S1_API_TOKEN is used).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Start the simulator in-process, verify, sync devices into a fresh SQLite file and explain
+    /// what happened. Works offline.
+    Demo(demo::DemoArgs),
+    /// Check the URL and token: owner, scope, expiry and which features are available.
+    Verify {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// Warn when the token expires within this many days.
+        #[arg(long, default_value_t = 30)]
+        expiry_warning_days: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a sync now.
+    Sync(SyncArgs),
+    /// List stored devices.
+    Devices(DevicesArgs),
+    /// Sync run history.
+    Runs {
+        #[arg(long)]
+        console: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the SentinelOne API simulator on a port.
+    Sim(sim_cmd::SimArgs),
+    /// Benchmark a device sync against the in-process simulator.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// Features to sync (comma separated).
+    #[arg(long, value_delimiter = ',', default_value = "devices")]
+    pub only: Vec<String>,
+    /// scan (devices and vulnerabilities) or asset-sync (devices only).
+    #[arg(long, value_parser = ["scan", "asset-sync"])]
+    pub mode: Option<String>,
+    /// Force a full pass (otherwise incremental when a recent full pass exists).
+    #[arg(long)]
+    pub full: bool,
+    /// Restrict to an account (repeatable).
+    #[arg(long = "account", value_name = "ID")]
+    pub accounts: Vec<String>,
+    /// Restrict to a site (repeatable).
+    #[arg(long = "site", value_name = "ID")]
+    pub sites: Vec<String>,
+    /// Restrict to a group (repeatable).
+    #[arg(long = "group", value_name = "ID")]
+    pub groups: Vec<String>,
+    /// Do a full pass when the last one is older than this many hours.
+    #[arg(long, default_value_t = 24)]
+    pub full_every_hours: i64,
+    /// Agent streams paged in parallel during a full pass.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DevicesArgs {
+    /// Only this console's devices.
+    #[arg(long)]
+    pub console: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+    /// Only devices without activity for --stale-days.
+    #[arg(long)]
+    pub stale: bool,
+    /// Only older records of a machine that has a newer one.
+    #[arg(long)]
+    pub duplicates: bool,
+    /// Only decommissioned agents.
+    #[arg(long)]
+    pub decommissioned: bool,
+    /// Only devices no longer in the console.
+    #[arg(long)]
+    pub removed: bool,
+    /// Days without activity after which a device is stale.
+    #[arg(long, default_value_t = 14)]
+    pub stale_days: u32,
+    #[arg(long)]
+    pub limit: Option<u32>,
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let level = if quiet {
+        "error"
+    } else {
+        match verbose {
+            0 => "warn",
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        }
+    };
+    let filter = EnvFilter::try_from_env("S1BRIDGE_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(format!("{level},hyper=warn,reqwest=warn")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let code = rt.block_on(dispatch(cli));
+    ExitCode::from(code)
+}
+
+async fn dispatch(cli: Cli) -> u8 {
+    let db = cli.db.clone();
+    let result = match cli.command {
+        Command::Demo(args) => demo::run(db, args).await,
+        Command::Verify {
+            conn,
+            expiry_warning_days,
+            json,
+        } => connect::verify_cmd(db, conn, expiry_warning_days, json).await,
+        Command::Sync(args) => connect::sync_cmd(db, args, cli.quiet).await,
+        Command::Devices(args) => output::devices_cmd(db, args).await,
+        Command::Runs {
+            console,
+            limit,
+            json,
+        } => output::runs_cmd(db, console, limit, json).await,
+        Command::Sim(args) => sim_cmd::run(args).await,
+        Command::Bench(args) => bench::run(args).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            match e.downcast_ref::<connect::UsageError>() {
+                Some(_) => 2,
+                None => 1,
+            }
+        }
+    }
+}

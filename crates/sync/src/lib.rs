@@ -1,1 +1,272 @@
-//! placeholder
+//! The s1bridge sync engine: runs a console's features through the one client into the store,
+//! records each run and each feature's outcome, and keeps checkpoints so nothing is lost when a
+//! run fails or is killed.
+//!
+//! It knows the [`Store`] trait, never a backend, and the [`Client`], never HTTP.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use s1bridge_api::{ApiError, Client};
+use s1bridge_store::{FeatureOutcome, FeatureStatus, RunStatus, Store, StoreError};
+
+pub mod convert;
+pub mod devices;
+pub mod verify;
+
+pub use devices::{DeviceOptions, DeviceReport};
+
+/// A feature of a sync run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Feature {
+    Devices,
+}
+
+impl Feature {
+    /// Features this build can sync. Vulnerabilities, access and AI agents arrive with their
+    /// own issues; asking for them is a usage error that says so.
+    pub const AVAILABLE: [Feature; 1] = [Feature::Devices];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Feature::Devices => "devices",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Feature, String> {
+        match s.trim() {
+            "devices" => Ok(Feature::Devices),
+            "vulnerabilities" | "access" | "ai-agents" | "indicators" => Err(format!(
+                "the feature '{s}' is not in this build of s1bridge yet; available: devices"
+            )),
+            other => Err(format!(
+                "unknown feature '{other}'; known features: devices, vulnerabilities, access, ai-agents"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Events for whoever shows progress (a bar on a terminal, log lines otherwise, the server).
+#[derive(Debug, Clone)]
+pub enum Progress {
+    Started {
+        feature: &'static str,
+        total: Option<u64>,
+        already: u64,
+    },
+    Page {
+        feature: &'static str,
+        records: u64,
+        total: Option<u64>,
+    },
+    Finished {
+        feature: &'static str,
+        records: u64,
+    },
+}
+
+/// Where progress goes. Cheap to clone; a no-op by default.
+#[derive(Clone, Default)]
+pub struct ProgressSink(Option<Arc<dyn Fn(Progress) + Send + Sync>>);
+
+impl ProgressSink {
+    pub fn new(f: impl Fn(Progress) + Send + Sync + 'static) -> Self {
+        ProgressSink(Some(Arc::new(f)))
+    }
+    pub fn emit(&self, p: Progress) {
+        if let Some(f) = &self.0 {
+            f(p);
+        }
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    pub console: String,
+    pub features: Vec<Feature>,
+    pub devices: DeviceOptions,
+    /// A run whose heartbeat is older than this is considered dead (its console may be synced
+    /// again).
+    pub stale_run_after: chrono::Duration,
+}
+
+impl SyncOptions {
+    pub fn new(console: impl Into<String>) -> Self {
+        SyncOptions {
+            console: console.into(),
+            features: Feature::AVAILABLE.to_vec(),
+            devices: DeviceOptions::default(),
+            stale_run_after: chrono::Duration::minutes(5),
+        }
+    }
+}
+
+/// The result of a run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunReport {
+    pub run_id: i64,
+    pub console: String,
+    pub status: RunStatus,
+    pub features: Vec<FeatureOutcome>,
+    pub devices: Option<DeviceReport>,
+    pub elapsed_ms: u64,
+}
+
+impl RunReport {
+    /// PRODUCT.md exit status: 0 ok, 1 failure, 3 finished with features unavailable/partial.
+    pub fn exit_code(&self) -> i32 {
+        match self.status {
+            RunStatus::Ok => 0,
+            RunStatus::Degraded => 3,
+            _ => 1,
+        }
+    }
+}
+
+/// Run the requested features for one console. Errors of a feature are recorded in the run
+/// (and reflected in its status); only a store failure that prevents recording is an `Err`.
+pub async fn run(
+    client: &Client,
+    store: Arc<dyn Store>,
+    opts: &SyncOptions,
+    progress: ProgressSink,
+) -> Result<RunReport, SyncError> {
+    let started = std::time::Instant::now();
+    let names: Vec<String> = opts
+        .features
+        .iter()
+        .map(|f| f.as_str().to_string())
+        .collect();
+    let run_id = store
+        .begin_run(&opts.console, &names, Utc::now(), opts.stale_run_after)
+        .await?;
+
+    // Heartbeat while the run is open, so a concurrent sync knows we are alive and a dead
+    // process is detected.
+    let hb_store = store.clone();
+    let heartbeat = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(20));
+        loop {
+            tick.tick().await;
+            if let Err(e) = hb_store.heartbeat_run(run_id, Utc::now()).await {
+                tracing::warn!(error = %e, "Could not record the run heartbeat.");
+            }
+        }
+    });
+
+    let mut outcomes = Vec::new();
+    let mut device_report = None;
+    for feature in &opts.features {
+        let before = client.stats();
+        let started_at = Utc::now();
+        let mut outcome = FeatureOutcome {
+            feature: feature.as_str().to_string(),
+            status: FeatureStatus::Running,
+            reason: None,
+            records: 0,
+            requests: 0,
+            retries: 0,
+            errors: 0,
+            started_at: Some(started_at),
+            finished_at: None,
+        };
+        store.record_feature(run_id, &outcome).await?;
+        let result = match feature {
+            Feature::Devices => {
+                devices::run_pass(
+                    client,
+                    &store,
+                    &opts.console,
+                    run_id,
+                    &opts.devices,
+                    &progress,
+                )
+                .await
+            }
+        };
+        let after = client.stats();
+        outcome.requests = after.requests.saturating_sub(before.requests);
+        outcome.retries = after.retries.saturating_sub(before.retries);
+        outcome.finished_at = Some(Utc::now());
+        match result {
+            Ok(r) => {
+                outcome.status = FeatureStatus::Ok;
+                outcome.records = r.records;
+                if r.rejected > 0 {
+                    outcome.status = FeatureStatus::Partial;
+                    outcome.reason =
+                        Some(format!("{} records without an id were skipped", r.rejected));
+                }
+                device_report = Some(r);
+            }
+            Err(SyncError::Store(e)) => {
+                heartbeat.abort();
+                outcome.status = FeatureStatus::Failed;
+                outcome.reason = Some(e.to_string());
+                outcome.errors = 1;
+                // Best effort: the store itself failed, recording may fail too.
+                let _ = store.record_feature(run_id, &outcome).await;
+                let _ = store
+                    .finish_run(run_id, RunStatus::Failed, Utc::now())
+                    .await;
+                return Err(SyncError::Store(e));
+            }
+            Err(SyncError::Api(e)) => {
+                outcome.errors = 1;
+                let (status, reason) = classify_api_failure(&e);
+                outcome.status = status;
+                outcome.reason = Some(reason);
+            }
+        }
+        store.record_feature(run_id, &outcome).await?;
+        outcomes.push(outcome);
+    }
+    heartbeat.abort();
+
+    let status = overall_status(&outcomes);
+    store.finish_run(run_id, status, Utc::now()).await?;
+    Ok(RunReport {
+        run_id,
+        console: opts.console.clone(),
+        status,
+        features: outcomes,
+        devices: device_report,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// A licence or permission problem makes a feature *unavailable* (the rest of the run goes
+/// on); anything else is a failure of that feature.
+fn classify_api_failure(e: &ApiError) -> (FeatureStatus, String) {
+    match e {
+        ApiError::Forbidden { .. } | ApiError::NotLicensed { .. } => {
+            (FeatureStatus::Unavailable, e.to_string())
+        }
+        _ => (FeatureStatus::Failed, e.to_string()),
+    }
+}
+
+fn overall_status(outcomes: &[FeatureOutcome]) -> RunStatus {
+    if outcomes.iter().any(|o| o.status == FeatureStatus::Failed) {
+        RunStatus::Failed
+    } else if outcomes.iter().any(|o| {
+        matches!(
+            o.status,
+            FeatureStatus::Unavailable | FeatureStatus::Partial
+        )
+    }) {
+        RunStatus::Degraded
+    } else {
+        RunStatus::Ok
+    }
+}

@@ -1,0 +1,256 @@
+//! `s1bridge bench`: sync N agents from the in-process simulator into a fresh SQLite file and
+//! report throughput, requests, retries, peak memory, and how close the run came to the bound
+//! the rate limits allow. A measurement, never a pass/fail test.
+
+use std::net::SocketAddr;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use s1bridge_api::limits::{Limit, LimitTable};
+use s1bridge_api::url::ConsoleUrl;
+use s1bridge_api::{ApiToken, Client, ClientOptions};
+use s1bridge_sim::{SimConfig, Simulator};
+use s1bridge_sync::SyncOptions;
+use serde::Serialize;
+
+use crate::connect::open_sqlite;
+use crate::output::table;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Agents in the simulated tenant.
+    #[arg(long, default_value_t = 100_000)]
+    pub agents: u32,
+    /// Sites the agents are spread over (streams for the parallel full pass).
+    #[arg(long, default_value_t = 8)]
+    pub sites: u32,
+    /// Simulated round-trip latency per request.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Enforce the published rate limits on both sides (the simulator answers 429 beyond them).
+    #[arg(long)]
+    pub rate_limits: bool,
+    /// Scale every published rate (e.g. 0.5 = a console twice as strict).
+    #[arg(long, default_value_t = 1.0)]
+    pub rate_limit_scale: f64,
+    /// Ask for gzip-compressed responses.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub gzip: bool,
+    /// Streams paged in parallel.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Page size (agents per request).
+    #[arg(long, default_value_t = 1000)]
+    pub page_size: u32,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BenchResult {
+    pub agents: u32,
+    pub latency_ms: u64,
+    pub rate_limits: bool,
+    pub gzip: bool,
+    pub concurrency: usize,
+    pub full_sync_seconds: f64,
+    pub records: u64,
+    pub records_per_second: f64,
+    pub requests: u64,
+    pub retries: u64,
+    pub rate_limited_429: u64,
+    pub throttle_wait_ms: u64,
+    /// Least wall time the per-path rate limits allow for the requests made (seconds).
+    pub rate_limit_bound_seconds: Option<f64>,
+    /// full_sync_seconds / rate_limit_bound_seconds.
+    pub ratio_to_bound: Option<f64>,
+    pub peak_rss_mb: Option<f64>,
+    pub incremental_requests_unchanged: u64,
+    pub incremental_seconds: f64,
+    pub db_file_mb: Option<f64>,
+}
+
+/// Peak resident set of this process (simulator included: it runs in-process).
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+pub async fn run(args: BenchArgs) -> Result<u8> {
+    let sites = args.sites.max(1);
+    let cfg = SimConfig {
+        agents: args.agents,
+        accounts: 1,
+        sites_per_account: sites,
+        latency_ms: args.latency_ms,
+        rate_limits: args.rate_limits,
+        rate_limit_scale: args.rate_limit_scale,
+        gzip: args.gzip,
+        ..SimConfig::default()
+    };
+    let sim = Simulator::new(cfg.clone());
+    let running = sim
+        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .context("starting the simulator")?;
+    let dir = tempfile_dir()?;
+    let db_path = dir.join("bench.db");
+    let store = open_sqlite(&db_path)?;
+
+    let (url, _) = ConsoleUrl::parse(&running.url).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let token = ApiToken::new(cfg.token.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let limits = if args.rate_limits {
+        LimitTable::published().scaled(args.rate_limit_scale)
+    } else {
+        unlimited()
+    };
+    let mut copts = ClientOptions::new(url, token);
+    copts.limits = limits.clone();
+    copts.gzip = args.gzip;
+    let client = Client::new(copts)?;
+
+    eprintln!(
+        "bench: {} agents over {} sites, latency {} ms, rate limits {}, gzip {}, {} streams",
+        args.agents,
+        sites,
+        args.latency_ms,
+        if args.rate_limits { "on" } else { "off" },
+        if args.gzip { "on" } else { "off" },
+        args.concurrency
+    );
+    let mut opts = SyncOptions::new("bench");
+    opts.devices.full = true;
+    opts.devices.concurrency = args.concurrency.max(1);
+    opts.devices.page_size = args.page_size;
+    sim.reset_stats();
+    let t0 = std::time::Instant::now();
+    let report = s1bridge_sync::run(&client, store.clone(), &opts, Default::default()).await?;
+    let full_secs = t0.elapsed().as_secs_f64();
+    if report.exit_code() != 0 {
+        anyhow::bail!(
+            "the benchmark sync did not succeed: {:?}",
+            report
+                .features
+                .iter()
+                .map(|f| f.reason.clone())
+                .collect::<Vec<_>>()
+        );
+    }
+    let stats = client.stats();
+    let sim_stats = sim.stats();
+    let bound = if args.rate_limits {
+        let mut per_bucket: std::collections::BTreeMap<String, (u64, Limit)> = Default::default();
+        for (path, n) in &sim_stats.by_path {
+            let (key, limit) = limits.lookup(path);
+            let e = per_bucket.entry(key.to_string()).or_insert((0, limit));
+            e.0 += n;
+        }
+        per_bucket
+            .values()
+            .map(|(n, l)| l.min_duration_secs(*n))
+            .fold(None, |acc: Option<f64>, x| {
+                Some(acc.map_or(x, |a| a.max(x)))
+            })
+    } else {
+        None
+    };
+    let records = report.devices.as_ref().map(|d| d.records).unwrap_or(0);
+    let peak = peak_rss_mb();
+
+    // An incremental sync of the unchanged tenant.
+    let mut inc = SyncOptions::new("bench");
+    inc.devices.concurrency = args.concurrency.max(1);
+    let before = client.stats().requests;
+    let t1 = std::time::Instant::now();
+    s1bridge_sync::run(&client, store.clone(), &inc, Default::default()).await?;
+    let inc_secs = t1.elapsed().as_secs_f64();
+    let inc_requests = client.stats().requests - before;
+
+    let db_mb = std::fs::metadata(&db_path)
+        .ok()
+        .map(|m| m.len() as f64 / 1_048_576.0);
+    let result = BenchResult {
+        agents: args.agents,
+        latency_ms: args.latency_ms,
+        rate_limits: args.rate_limits,
+        gzip: args.gzip,
+        concurrency: args.concurrency,
+        full_sync_seconds: full_secs,
+        records,
+        records_per_second: records as f64 / full_secs.max(1e-9),
+        requests: stats.requests,
+        retries: stats.retries,
+        rate_limited_429: stats.rate_limited,
+        throttle_wait_ms: stats.throttle_wait_ms,
+        rate_limit_bound_seconds: bound,
+        ratio_to_bound: bound.filter(|b| *b > 0.0).map(|b| full_secs / b),
+        peak_rss_mb: peak,
+        incremental_requests_unchanged: inc_requests,
+        incremental_seconds: inc_secs,
+        db_file_mb: db_mb,
+    };
+    running.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    } else {
+        let f = |x: Option<f64>, unit: &str| {
+            x.map(|v| format!("{v:.2}{unit}"))
+                .unwrap_or_else(|| "-".into())
+        };
+        let rows = vec![
+            vec!["agents synced".into(), result.records.to_string()],
+            vec![
+                "full sync wall time".into(),
+                format!("{:.2} s", result.full_sync_seconds),
+            ],
+            vec![
+                "throughput".into(),
+                format!("{:.0} agents/s", result.records_per_second),
+            ],
+            vec!["requests".into(), result.requests.to_string()],
+            vec!["retries".into(), result.retries.to_string()],
+            vec!["429 answers".into(), result.rate_limited_429.to_string()],
+            vec![
+                "waited for own limiter".into(),
+                format!("{} ms", result.throttle_wait_ms),
+            ],
+            vec![
+                "rate-limit bound".into(),
+                f(result.rate_limit_bound_seconds, " s"),
+            ],
+            vec!["wall / bound".into(), f(result.ratio_to_bound, "x")],
+            vec![
+                "peak RSS (incl. simulator)".into(),
+                f(result.peak_rss_mb, " MB"),
+            ],
+            vec![
+                "incremental sync, unchanged tenant".into(),
+                format!(
+                    "{} requests, {:.2} s",
+                    result.incremental_requests_unchanged, result.incremental_seconds
+                ),
+            ],
+            vec!["database file".into(), f(result.db_file_mb, " MB")],
+        ];
+        print!("{}", table(&["MEASURE", "VALUE"], &rows));
+    }
+    Ok(0)
+}
+
+/// A limit table that never throttles in practice (for measuring everything but the limits).
+fn unlimited() -> LimitTable {
+    LimitTable::published().scaled(1e6)
+}
+
+fn tempfile_dir() -> Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!(
+        "s1bridge-bench-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_millis()
+    ));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}

@@ -1,0 +1,194 @@
+//! Resolving a console (name, URL, token), opening the store, and the commands that talk to a
+//! console: `verify` and `sync`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use s1bridge_api::url::ConsoleUrl;
+use s1bridge_api::{ApiToken, Client, ClientOptions};
+use s1bridge_store::{ConsoleRecord, Scope, Store};
+use s1bridge_store_sqlite::SqliteStore;
+use s1bridge_sync::{Feature, SyncOptions};
+
+use crate::{ConnArgs, SyncArgs, output, progress};
+
+/// A problem with how the command was invoked (exit status 2).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for UsageError {}
+
+pub fn usage(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(UsageError(msg.into()))
+}
+
+/// Open the store named by `--db` / `S1BRIDGE_DB`, or the default per-user SQLite file.
+pub async fn open_store(db: Option<&str>) -> Result<Arc<dyn Store>> {
+    let path: PathBuf = match db {
+        Some(s) if s.starts_with("postgres://") || s.starts_with("postgresql://") => {
+            return Err(usage(
+                "PostgreSQL storage is not in this build yet; use a SQLite file path for --db",
+            ));
+        }
+        Some(s) => PathBuf::from(s.strip_prefix("sqlite://").unwrap_or(s)),
+        None => SqliteStore::default_path(),
+    };
+    open_sqlite(&path)
+}
+
+pub fn open_sqlite(path: &Path) -> Result<Arc<dyn Store>> {
+    let store = SqliteStore::open(path)
+        .with_context(|| format!("opening the database {}", path.display()))?;
+    Ok(Arc::new(store))
+}
+
+/// Read the token from `--token-file` or `S1_API_TOKEN`. The value is never echoed.
+pub fn read_token(conn: &ConnArgs) -> Result<ApiToken> {
+    let raw = if let Some(file) = &conn.token_file {
+        std::fs::read_to_string(file)
+            .with_context(|| format!("reading the token file {}", file.display()))?
+    } else if let Ok(v) = std::env::var("S1_API_TOKEN") {
+        v
+    } else {
+        return Err(usage(
+            "no API token: set S1_API_TOKEN or pass --token-file FILE (tokens are never accepted as command-line values)",
+        ));
+    };
+    ApiToken::new(raw).map_err(|e| usage(format!("the API token is not usable: {e}")))
+}
+
+/// Parse a console URL and print what the rules changed.
+pub fn parse_url(raw: &str) -> Result<ConsoleUrl> {
+    let (url, notices) = ConsoleUrl::parse(raw).map_err(|e| usage(e.to_string()))?;
+    for n in notices {
+        eprintln!("note: {n}");
+    }
+    Ok(url)
+}
+
+/// The console a command talks to: its name, its URL and a client.
+pub struct Connection {
+    pub name: String,
+    pub url: ConsoleUrl,
+    pub client: Client,
+}
+
+pub async fn connect(store: Option<&Arc<dyn Store>>, conn: &ConnArgs) -> Result<Connection> {
+    let (name, url) = match (&conn.console, &conn.url) {
+        (_, Some(u)) => {
+            let url = parse_url(u)?;
+            let name = conn
+                .console
+                .clone()
+                .unwrap_or_else(|| url.host().to_string());
+            (name, url)
+        }
+        (Some(name), None) => {
+            let Some(store) = store else {
+                return Err(usage(format!(
+                    "--console {name} needs --url (no console is registered yet)"
+                )));
+            };
+            match store.get_console(name).await? {
+                Some(rec) => (name.clone(), parse_url(&rec.url)?),
+                None => {
+                    return Err(usage(format!(
+                        "no console named '{name}' is registered in this database; pass --url once to register it"
+                    )));
+                }
+            }
+        }
+        (None, None) => {
+            return Err(usage(
+                "say which console: --url URL (and optionally --console NAME)",
+            ));
+        }
+    };
+    let token = read_token(conn)?;
+    let client =
+        Client::new(ClientOptions::new(url.clone(), token)).context("building the API client")?;
+    Ok(Connection { name, url, client })
+}
+
+pub async fn verify_cmd(
+    db: Option<String>,
+    conn: ConnArgs,
+    expiry_warning_days: i64,
+    json: bool,
+) -> Result<u8> {
+    // verify works without a database unless a console name must be looked up.
+    let store = if conn.url.is_none() && conn.console.is_some() {
+        Some(open_store(db.as_deref()).await?)
+    } else {
+        None
+    };
+    let c = connect(store.as_ref(), &conn).await?;
+    let report = s1bridge_sync::verify::verify(&c.client, expiry_warning_days).await;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        output::print_verify(&report);
+    }
+    Ok(if report.ok { 0 } else { 1 })
+}
+
+pub async fn sync_cmd(db: Option<String>, args: SyncArgs, quiet: bool) -> Result<u8> {
+    let mut features = Vec::new();
+    for f in &args.only {
+        let feature = Feature::parse(f).map_err(usage)?;
+        if !features.contains(&feature) {
+            features.push(feature);
+        }
+    }
+    let store = open_store(db.as_deref()).await?;
+    let c = connect(Some(&store), &args.conn).await?;
+    let scope = Scope {
+        account_ids: args.accounts.clone(),
+        site_ids: args.sites.clone(),
+        group_ids: args.groups.clone(),
+    };
+    let existing = store.get_console(&c.name).await?;
+    let mode = args
+        .mode
+        .clone()
+        .or_else(|| existing.as_ref().map(|e| e.mode.clone()))
+        .unwrap_or_else(|| "scan".to_string());
+    store
+        .upsert_console(&ConsoleRecord {
+            name: c.name.clone(),
+            description: existing.as_ref().and_then(|e| e.description.clone()),
+            url: c.url.to_string(),
+            mode: mode.clone(),
+            scope: if scope.is_empty() {
+                existing.map(|e| e.scope).unwrap_or_default()
+            } else {
+                scope.clone()
+            },
+        })
+        .await?;
+    let mut opts = SyncOptions::new(c.name.clone());
+    opts.features = features;
+    opts.devices.scope = scope;
+    opts.devices.full = args.full;
+    opts.devices.full_every = chrono::Duration::hours(args.full_every_hours.max(0));
+    opts.devices.concurrency = args.concurrency.max(1);
+    if args.concurrency == 0 {
+        bail!("--concurrency must be at least 1");
+    }
+    let sink = progress::sink(quiet || args.json);
+    let report = s1bridge_sync::run(&c.client, store.clone(), &opts, sink.sink.clone()).await?;
+    sink.finish();
+    if args.json {
+        let run = store.get_run(report.run_id).await?;
+        println!("{}", serde_json::to_string_pretty(&run)?);
+    } else {
+        output::print_run_report(&report, &c.client.stats());
+    }
+    Ok(report.exit_code() as u8)
+}

@@ -1,0 +1,194 @@
+//! `s1bridge demo`: a guided tour against the in-process simulator. Offline, no setup.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use s1bridge_api::url::ConsoleUrl;
+use s1bridge_api::{ApiToken, Client, ClientOptions};
+use s1bridge_sim::{SimConfig, Simulator, TenantChanges};
+use s1bridge_store::{ConsoleRecord, DeviceFilter, Scope, Store};
+use s1bridge_sync::SyncOptions;
+
+use crate::connect::open_sqlite;
+use crate::output::{DEVICE_HEADERS, device_rows, print_run_report, print_verify, table};
+use crate::progress;
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Agents in the simulated tenant.
+    #[arg(long, default_value_t = 500)]
+    pub agents: u32,
+    /// Simulated round-trip latency per request.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+}
+
+const CONSOLE: &str = "demo";
+
+pub async fn run(db: Option<String>, args: DemoArgs) -> Result<u8> {
+    let cfg = SimConfig {
+        agents: args.agents,
+        latency_ms: args.latency_ms,
+        ..SimConfig::default()
+    };
+    let sim = Simulator::new(cfg.clone());
+    let running = sim
+        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .context("starting the simulator on a loopback port")?;
+
+    // A fresh SQLite file unless --db names one.
+    let path: PathBuf = match db {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let dir = std::env::temp_dir().join(format!(
+                "s1bridge-demo-{}",
+                chrono::Utc::now().format("%Y%m%d-%H%M%S")
+            ));
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            dir.join("demo.db")
+        }
+    };
+    let store: Arc<dyn Store> = open_sqlite(&path)?;
+
+    println!("== s1bridge demo ==");
+    println!(
+        "A simulated SentinelOne console is running at {} with {} agents in {} sites.",
+        running.url,
+        cfg.agents,
+        cfg.accounts * cfg.sites_per_account
+    );
+    println!("Everything below is what s1bridge does against a real console.\n");
+
+    let (url, _) = ConsoleUrl::parse(&running.url).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let token = ApiToken::new(cfg.token.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let client = Client::new(ClientOptions::new(url.clone(), token))?;
+
+    println!("-- 1. verify: does the token work, who owns it, what may it do? --");
+    let report = s1bridge_sync::verify::verify(&client, 30).await;
+    print_verify(&report);
+    if !report.ok {
+        anyhow::bail!("the simulator refused the demo token; this is a bug in the demo");
+    }
+
+    store
+        .upsert_console(&ConsoleRecord {
+            name: CONSOLE.into(),
+            description: Some("the in-process simulator".into()),
+            url: url.to_string(),
+            mode: "asset-sync".into(),
+            scope: Scope::default(),
+        })
+        .await?;
+
+    println!(
+        "\n-- 2. sync devices: a full pass, one stream per site, into {} --",
+        path.display()
+    );
+    let opts = SyncOptions::new(CONSOLE);
+    let p = progress::sink(false);
+    let r = s1bridge_sync::run(&client, store.clone(), &opts, p.sink.clone()).await?;
+    p.finish();
+    print_run_report(&r, &client.stats());
+    summarise(&store).await?;
+
+    println!("\n-- 3. the console changes: agents added, updated, decommissioned and deleted --");
+    let changes = sim.apply_changes(&TenantChanges {
+        add: 5,
+        update: 10,
+        decommission: 3,
+        delete: 4,
+        seed: 7,
+    });
+    println!(
+        "simulator: {} added, {} updated, {} decommissioned, {} deleted",
+        changes.added.len(),
+        changes.updated.len(),
+        changes.decommissioned.len(),
+        changes.deleted.len()
+    );
+
+    println!("\n-- 4. incremental sync: only what changed since the watermark --");
+    let before = client.stats().requests;
+    let r = s1bridge_sync::run(&client, store.clone(), &opts, Default::default()).await?;
+    print_run_report(&r, &client.stats());
+    println!(
+        "  ({} requests; deletions are invisible to an incremental pass, so nothing is marked removed yet)",
+        client.stats().requests - before
+    );
+
+    println!("\n-- 5. full sync: a complete pass decides what was removed --");
+    let mut full = opts.clone();
+    full.devices.full = true;
+    let r = s1bridge_sync::run(&client, store.clone(), &full, Default::default()).await?;
+    print_run_report(&r, &client.stats());
+    summarise(&store).await?;
+
+    let removed = store
+        .list_devices(&DeviceFilter {
+            console: Some(CONSOLE.into()),
+            removed: true,
+            ..Default::default()
+        })
+        .await?;
+    if !removed.is_empty() {
+        println!("\nRemoved from the console (kept here, with removed_at):");
+        print!("{}", table(&DEVICE_HEADERS, &device_rows(&removed)));
+    }
+
+    println!("\nExplore the result:");
+    let db = path.display();
+    println!("  s1bridge --db {db} devices");
+    println!("  s1bridge --db {db} devices --stale        (no activity for 14 days)");
+    println!(
+        "  s1bridge --db {db} devices --duplicates   (older records of a re-installed machine)"
+    );
+    println!("  s1bridge --db {db} devices --json");
+    println!("  s1bridge --db {db} runs");
+    running.shutdown();
+    Ok(0)
+}
+
+async fn summarise(store: &Arc<dyn Store>) -> Result<()> {
+    let c = store.count_devices(CONSOLE).await?;
+    let stale = store
+        .list_devices(&DeviceFilter {
+            console: Some(CONSOLE.into()),
+            stale_days: 14,
+            only_stale: true,
+            ..Default::default()
+        })
+        .await?;
+    println!(
+        "\nInventory: {} devices present, {} removed, {} decommissioned, {} stale (>14 days), {} duplicate records",
+        c.present,
+        c.removed,
+        c.decommissioned,
+        stale.len(),
+        c.duplicates
+    );
+    let dups = store
+        .list_devices(&DeviceFilter {
+            console: Some(CONSOLE.into()),
+            stale_days: 14,
+            only_duplicates: true,
+            limit: Some(3),
+            ..Default::default()
+        })
+        .await?;
+    if !dups.is_empty() {
+        println!("Some duplicates (an older record of the same machine):");
+        for d in &dups {
+            println!(
+                "  {} ({}) is an older record of agent {}",
+                d.computer_name,
+                d.agent_id,
+                d.duplicate_of.as_deref().unwrap_or("?")
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,213 @@
+//! The built binary, end to end, against the simulator: exit statuses, messages, and the rule
+//! that the API token appears in no output, log line or database file.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use s1bridge_api::features::Capability;
+use s1bridge_sim::{Faults, RunningSim, SimConfig, Simulator};
+
+const TOKEN: &str = "tok-Zq8LEAKCANARY-4f9a7e21b3c5d6e7f8091a2b3c4d5e6f";
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_s1bridge"))
+}
+
+async fn sim(agents: u32, faults: Faults) -> RunningSim {
+    Simulator::new(SimConfig {
+        agents,
+        token: TOKEN.into(),
+        faults,
+        ..SimConfig::default()
+    })
+    .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+    .await
+    .expect("simulator")
+}
+
+fn run(args: &[&str], token: Option<&str>, db: &Path) -> Output {
+    let mut c = bin();
+    c.args(args)
+        .env("S1BRIDGE_DB", db)
+        .env_remove("S1_API_TOKEN");
+    if let Some(t) = token {
+        c.env("S1_API_TOKEN", t);
+    }
+    c.output().expect("binary runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_token_appears_in_no_output_log_or_database_file() {
+    let s = sim(300, Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let mut everything = String::new();
+    for args in [
+        vec!["-vvv", "verify", "--url", s.url.as_str()],
+        vec!["-vvv", "verify", "--json", "--url", s.url.as_str()],
+        vec!["-vvv", "sync", "--url", s.url.as_str(), "--console", "sim"],
+        vec!["-vvv", "sync", "--console", "sim", "--json"],
+        vec!["devices", "--json"],
+        vec!["runs", "--json"],
+    ] {
+        let o = run(&args, Some(TOKEN), &db);
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+        everything.push_str(&text(&o));
+    }
+    // A wrong token: the error must not echo either token.
+    s.sim.set_faults(Faults {
+        unauthorized: true,
+        ..Faults::default()
+    });
+    let o = run(&["-vvv", "sync", "--console", "sim"], Some(TOKEN), &db);
+    assert_eq!(o.status.code(), Some(1));
+    everything.push_str(&text(&o));
+    assert!(text(&o).contains("Service Users"), "{}", text(&o));
+
+    assert!(
+        everything.contains("devices"),
+        "the commands did print something"
+    );
+    assert!(!everything.contains(TOKEN), "the token leaked into output");
+    assert!(
+        !everything.contains("Zq8LEAKCANARY"),
+        "part of the token leaked into output"
+    );
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let hay = String::from_utf8_lossy(&bytes);
+        assert!(
+            !hay.contains("Zq8LEAKCANARY"),
+            "the token is in a database file"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exit_statuses_follow_the_contract() {
+    let s = sim(40, Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+
+    let o = run(&["sync", "--url", s.url.as_str()], Some(TOKEN), &db);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    // Usage errors: 2, with a message that says what to do.
+    let o = run(&["sync", "--url", s.url.as_str()], None, &db);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("S1_API_TOKEN"), "{}", text(&o));
+    let o = run(
+        &["sync", "--url", s.url.as_str(), "--only", "vulnerabilities"],
+        Some(TOKEN),
+        &db,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("not in this build"), "{}", text(&o));
+    let o = run(
+        &["verify", "--url", "usea1-partners.sentinelone.net"],
+        Some(TOKEN),
+        &db,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("https://usea1-partners.sentinelone.net"),
+        "suggests the https URL: {}",
+        text(&o)
+    );
+    let o = run(
+        &["verify", "--url", "http://console.example.com"],
+        Some(TOKEN),
+        &db,
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+
+    // A path on the URL is removed and the user is told.
+    let with_path = format!("{}/dashboard?x=1#frag", s.url);
+    let o = run(&["verify", "--url", with_path.as_str()], Some(TOKEN), &db);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("/dashboard"), "{}", text(&o));
+
+    // A feature the token may not use: finished, but degraded (3).
+    s.sim.set_faults(Faults {
+        forbidden: vec![Capability::Devices],
+        ..Faults::default()
+    });
+    let o = run(&["sync", "--url", s.url.as_str()], Some(TOKEN), &db);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+
+    // A rejected token: 1.
+    s.sim.set_faults(Faults {
+        unauthorized: true,
+        ..Faults::default()
+    });
+    let o = run(&["verify", "--url", s.url.as_str()], Some(TOKEN), &db);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn devices_filters_and_json_fields() {
+    let s = sim(500, Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let o = run(
+        &["sync", "--url", s.url.as_str(), "--console", "x"],
+        Some(TOKEN),
+        &db,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&["devices", "--json"], None, &db);
+    let all: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(all.len(), s.sim.present_agent_ids().len());
+    for key in [
+        "agent_id",
+        "uuid",
+        "computer_name",
+        "os_name",
+        "os_type",
+        "os_revision",
+        "agent_version",
+        "ips",
+        "external_ip",
+        "last_logged_in_user",
+        "account_id",
+        "account_name",
+        "site_id",
+        "site_name",
+        "group_id",
+        "group_name",
+        "machine_type",
+        "last_active_at",
+        "is_active",
+        "is_decommissioned",
+        "first_seen_at",
+        "last_seen_at",
+        "removed_at",
+        "stale",
+        "duplicate_of",
+    ] {
+        assert!(all[0].get(key).is_some(), "device JSON lacks {key}");
+    }
+    for (flag, field) in [
+        ("--stale", "stale"),
+        ("--decommissioned", "is_decommissioned"),
+    ] {
+        let o = run(&["devices", "--json", flag], None, &db);
+        let v: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+        assert!(!v.is_empty(), "{flag} finds planted devices");
+        assert!(v.iter().all(|d| d[field] == true), "{flag}");
+    }
+    let o = run(&["devices", "--json", "--duplicates"], None, &db);
+    let v: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(!v.is_empty() && v.iter().all(|d| d["duplicate_of"].is_string()));
+    let o = run(&["devices"], None, &db);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("COMPUTER"));
+}

@@ -1,0 +1,554 @@
+//! The device feature: the endpoint inventory from `GET /agents`.
+//!
+//! A pass is either *full* (re-reads every agent in scope and, once complete, marks what it did
+//! not see as removed) or *incremental* (reads only agents whose `updatedAt` is at or after the
+//! persisted watermark; never removes anything). A full pass is split into streams — one per
+//! site — that page in parallel, each with its own checkpoint committed atomically with its page,
+//! so a killed pass resumes exactly where each stream stopped.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
+use s1bridge_api::wire::{Agent, SitesData};
+use s1bridge_api::{ApiError, Client};
+use s1bridge_store::{Checkpoint, PassKind, PassSummary, Scope, Store};
+
+use crate::convert::{device_from_agent, max_timestamp};
+use crate::{Progress, ProgressSink, SyncError};
+
+pub const FEATURE: &str = "devices";
+const AGENTS: &str = "/agents";
+/// The marker stream that proves the whole stream plan was saved before any page.
+const PLAN_STREAM: &str = "plan";
+
+/// Tuning of the device pass.
+#[derive(Debug, Clone)]
+pub struct DeviceOptions {
+    pub scope: Scope,
+    /// Force a full pass.
+    pub full: bool,
+    /// Do a full pass when the last one is older than this (incremental passes cannot see
+    /// deletions).
+    pub full_every: chrono::Duration,
+    /// Streams paged concurrently.
+    pub concurrency: usize,
+    pub page_size: u32,
+}
+
+impl Default for DeviceOptions {
+    fn default() -> Self {
+        DeviceOptions {
+            scope: Scope::default(),
+            full: false,
+            full_every: chrono::Duration::hours(24),
+            concurrency: 8,
+            page_size: 1000,
+        }
+    }
+}
+
+/// What a device pass did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct DeviceReport {
+    pub kind: Option<PassKind>,
+    pub resumed: bool,
+    pub streams: usize,
+    pub records: u64,
+    pub inserted: u64,
+    pub updated: u64,
+    pub rejected: u64,
+    pub summary: PassSummary,
+    pub watermark: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct StreamPlan {
+    key: String,
+    filters: Vec<(String, String)>,
+    cursor: Option<String>,
+    records: u64,
+    max_updated_at: Option<String>,
+    done: bool,
+}
+
+fn scope_filters(scope: &Scope) -> Vec<(String, Vec<(String, String)>)> {
+    if scope.is_empty() {
+        return vec![("all".to_string(), Vec::new())];
+    }
+    let mut out = Vec::new();
+    for a in &scope.account_ids {
+        out.push((
+            format!("account:{a}"),
+            vec![("accountIds".to_string(), a.clone())],
+        ));
+    }
+    for s in &scope.site_ids {
+        out.push((
+            format!("site:{s}"),
+            vec![("siteIds".to_string(), s.clone())],
+        ));
+    }
+    for g in &scope.group_ids {
+        out.push((
+            format!("group:{g}"),
+            vec![("groupIds".to_string(), g.clone())],
+        ));
+    }
+    out
+}
+
+/// Split a full pass into one stream per site, so that cursors can run in parallel (a cursor
+/// is sequential). Falls back to the unsplit scope when sites cannot be listed.
+async fn plan_full_streams(client: &Client, scope: &Scope) -> Vec<StreamPlan> {
+    let mut plans = Vec::new();
+    for (key, filters) in scope_filters(scope) {
+        let splittable = filters.is_empty() || filters[0].0 == "accountIds";
+        let mut split = Vec::new();
+        if splittable {
+            match list_site_ids(client, &filters).await {
+                Ok(ids) if ids.len() > 1 => {
+                    for id in ids {
+                        split.push(StreamPlan {
+                            key: format!("site:{id}"),
+                            filters: vec![("siteIds".to_string(), id)],
+                            cursor: None,
+                            records: 0,
+                            max_updated_at: None,
+                            done: false,
+                        });
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::info!(error = %e, "Sites could not be listed; paging agents in one stream.");
+                }
+            }
+        }
+        if split.is_empty() {
+            plans.push(StreamPlan {
+                key,
+                filters,
+                cursor: None,
+                records: 0,
+                max_updated_at: None,
+                done: false,
+            });
+        } else {
+            plans.extend(split);
+        }
+    }
+    // Overlapping scopes (a site inside a listed account) would page twice: keep one.
+    let mut seen = std::collections::HashSet::new();
+    plans.retain(|p| seen.insert(p.key.clone()));
+    plans
+}
+
+async fn list_site_ids(
+    client: &Client,
+    filters: &[(String, String)],
+) -> Result<Vec<String>, ApiError> {
+    let mut ids = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut used = std::collections::HashSet::new();
+    loop {
+        let q: Vec<(&str, String)> = filters
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .chain([("state", "active".to_string())])
+            .collect();
+        let mut query = q;
+        query.push(("limit", "1000".to_string()));
+        if let Some(c) = &cursor {
+            query.push(("cursor", c.clone()));
+        }
+        let env = client.get::<SitesData>("/sites", &query).await?;
+        ids.extend(
+            env.data
+                .sites
+                .into_iter()
+                .map(|s| s.id)
+                .filter(|i| !i.is_empty()),
+        );
+        match env.pagination.as_ref().and_then(|p| p.next()) {
+            Some(next) if used.insert(next.to_string()) => cursor = Some(next.to_string()),
+            _ => break,
+        }
+    }
+    Ok(ids)
+}
+
+/// Run (or resume) one device pass for a console.
+pub async fn run_pass(
+    client: &Client,
+    store: &Arc<dyn Store>,
+    console: &str,
+    run_id: i64,
+    opts: &DeviceOptions,
+    progress: &ProgressSink,
+) -> Result<DeviceReport, SyncError> {
+    let mut report = DeviceReport::default();
+    let checkpoints = store.load_checkpoints(console, FEATURE).await?;
+    let plan_complete = checkpoints
+        .iter()
+        .any(|c| c.stream == PLAN_STREAM && c.done);
+
+    let (pass_id, kind, since, mut streams) = if plan_complete && !opts.full {
+        let first = &checkpoints[0];
+        report.resumed = true;
+        let streams: Vec<StreamPlan> = checkpoints
+            .iter()
+            .filter(|c| c.stream != PLAN_STREAM)
+            .map(|c| StreamPlan {
+                key: c.stream.clone(),
+                filters: filters_for_stream(&c.stream, c.since.as_deref(), c.kind),
+                cursor: c.cursor.clone(),
+                records: c.records,
+                max_updated_at: c.max_updated_at.clone(),
+                done: c.done,
+            })
+            .collect();
+        tracing::info!(
+            pass_id = first.pass_id,
+            streams = streams.len(),
+            done = streams.iter().filter(|s| s.done).count(),
+            "Resuming the interrupted device pass from its checkpoints."
+        );
+        (first.pass_id, first.kind, first.since.clone(), streams)
+    } else {
+        if !checkpoints.is_empty() {
+            // A plan that was never fully saved (or --full): start over. Records already
+            // stored stay; the new pass re-stamps what it sees.
+            store.clear_checkpoints(console, FEATURE).await?;
+        }
+        let watermark = store.get_watermark(console, FEATURE).await?;
+        let due_full = match &watermark {
+            None => true,
+            Some(w) => match w.last_full_at {
+                None => true,
+                Some(at) => Utc::now() - at >= opts.full_every,
+            },
+        };
+        let kind = if opts.full || due_full {
+            PassKind::Full
+        } else {
+            PassKind::Incremental
+        };
+        let since = match kind {
+            PassKind::Full => None,
+            PassKind::Incremental => watermark.map(|w| w.value),
+        };
+        let streams = match kind {
+            PassKind::Full => plan_full_streams(client, &opts.scope).await,
+            PassKind::Incremental => scope_filters(&opts.scope)
+                .into_iter()
+                .map(|(key, mut filters)| {
+                    filters.extend(incremental_filters(since.as_deref()));
+                    StreamPlan {
+                        key,
+                        filters,
+                        cursor: None,
+                        records: 0,
+                        max_updated_at: None,
+                        done: false,
+                    }
+                })
+                .collect(),
+        };
+        let pass_id = run_id;
+        // Save every stream's starting checkpoint, then the plan marker: a resume only trusts
+        // a plan whose marker exists, so a crash here can never hide a stream (which would
+        // make its devices look removed).
+        for s in &streams {
+            let cp = checkpoint(console, pass_id, kind, since.as_deref(), s);
+            store
+                .apply_device_page(console, pass_id, &[], Some(&cp))
+                .await?;
+        }
+        let marker = Checkpoint {
+            console: console.to_string(),
+            feature: FEATURE.to_string(),
+            pass_id,
+            kind,
+            stream: PLAN_STREAM.to_string(),
+            cursor: None,
+            done: true,
+            records: 0,
+            max_updated_at: None,
+            since: since.clone(),
+        };
+        store
+            .apply_device_page(console, pass_id, &[], Some(&marker))
+            .await?;
+        (pass_id, kind, since, streams)
+    };
+    report.kind = Some(kind);
+    report.streams = streams.len();
+
+    // A progress total: one cheap count request on a full pass.
+    let already: u64 = streams.iter().map(|s| s.records).sum();
+    let total_hint = if kind == PassKind::Full {
+        count_agents(client, &opts.scope).await
+    } else {
+        None
+    };
+    progress.emit(Progress::Started {
+        feature: FEATURE,
+        total: total_hint,
+        already,
+    });
+
+    let done_records = Arc::new(AtomicU64::new(already));
+    let counters = Arc::new(PassCounters::default());
+    let pending: Vec<StreamPlan> = streams.iter().filter(|s| !s.done).cloned().collect();
+    let results: Vec<StreamPlan> = futures::stream::iter(pending.into_iter().map(|s| {
+        let client = client.clone();
+        let store = store.clone();
+        let done_records = done_records.clone();
+        let counters = counters.clone();
+        let since = since.clone();
+        async move {
+            run_stream(
+                &client,
+                &store,
+                console,
+                pass_id,
+                kind,
+                since.as_deref(),
+                s,
+                opts.page_size,
+                &done_records,
+                &counters,
+                progress,
+                total_hint,
+            )
+            .await
+        }
+    }))
+    .buffer_unordered(opts.concurrency.max(1))
+    .try_collect()
+    .await?;
+
+    for r in results {
+        if let Some(s) = streams.iter_mut().find(|s| s.key == r.key) {
+            *s = r;
+        }
+    }
+    report.records = done_records.load(Ordering::Relaxed);
+    report.inserted = counters.inserted.load(Ordering::Relaxed);
+    report.updated = counters.updated.load(Ordering::Relaxed);
+    report.rejected = counters.rejected.load(Ordering::Relaxed);
+
+    // Every stream is complete: decide removals (full) and advance the watermark.
+    let mut watermark: Option<String> = since.clone();
+    for s in &streams {
+        watermark = max_timestamp(watermark, s.max_updated_at.as_deref());
+    }
+    report.watermark = watermark.clone();
+    report.summary = match kind {
+        PassKind::Full => {
+            store
+                .complete_full_pass(
+                    console,
+                    pass_id,
+                    &opts.scope,
+                    Utc::now(),
+                    watermark.as_deref(),
+                )
+                .await?
+        }
+        PassKind::Incremental => {
+            store
+                .complete_incremental_pass(console, FEATURE, watermark.as_deref())
+                .await?
+        }
+    };
+    progress.emit(Progress::Finished {
+        feature: FEATURE,
+        records: report.records,
+    });
+    Ok(report)
+}
+
+#[derive(Default)]
+struct PassCounters {
+    inserted: AtomicU64,
+    updated: AtomicU64,
+    rejected: AtomicU64,
+}
+
+fn incremental_filters(since: Option<&str>) -> Vec<(String, String)> {
+    let mut f = vec![
+        ("sortBy".to_string(), "updatedAt".to_string()),
+        ("sortOrder".to_string(), "asc".to_string()),
+    ];
+    if let Some(s) = since {
+        // `gte`, not `gt`: two agents can share the boundary instant; re-reading the boundary
+        // record is harmless (upsert), missing its twin is not.
+        f.push(("updatedAt__gte".to_string(), s.to_string()));
+    }
+    f
+}
+
+/// Rebuild a stream's filters from its key (checkpoints store the key, not the query).
+fn filters_for_stream(key: &str, since: Option<&str>, kind: PassKind) -> Vec<(String, String)> {
+    let mut f = Vec::new();
+    if let Some((k, id)) = key.split_once(':') {
+        let name = match k {
+            "account" => "accountIds",
+            "site" => "siteIds",
+            "group" => "groupIds",
+            _ => "",
+        };
+        if !name.is_empty() {
+            f.push((name.to_string(), id.to_string()));
+        }
+    }
+    if kind == PassKind::Incremental {
+        f.extend(incremental_filters(since));
+    }
+    f
+}
+
+fn checkpoint(
+    console: &str,
+    pass_id: i64,
+    kind: PassKind,
+    since: Option<&str>,
+    s: &StreamPlan,
+) -> Checkpoint {
+    Checkpoint {
+        console: console.to_string(),
+        feature: FEATURE.to_string(),
+        pass_id,
+        kind,
+        stream: s.key.clone(),
+        cursor: s.cursor.clone(),
+        done: s.done,
+        records: s.records,
+        max_updated_at: s.max_updated_at.clone(),
+        since: since.map(str::to_string),
+    }
+}
+
+fn base_query(filters: &[(String, String)]) -> Vec<(String, String)> {
+    let mut q: Vec<(String, String)> = filters.to_vec();
+    // Decommissioned agents are part of the inventory (flagged, never dropped): ask for both
+    // explicitly rather than relying on the console's default.
+    q.push(("isDecommissioned".to_string(), "true,false".to_string()));
+    q
+}
+
+async fn count_agents(client: &Client, scope: &Scope) -> Option<u64> {
+    let mut total = 0u64;
+    for (_, filters) in scope_filters(scope) {
+        let mut q: Vec<(&str, String)> = filters
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        q.push(("isDecommissioned", "true,false".to_string()));
+        q.push(("countOnly", "true".to_string()));
+        let env = client
+            .get::<Vec<serde_json::Value>>(AGENTS, &q)
+            .await
+            .ok()?;
+        total += env
+            .pagination
+            .and_then(|p| p.total_items)
+            .unwrap_or(0)
+            .max(0) as u64;
+    }
+    Some(total)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_stream(
+    client: &Client,
+    store: &Arc<dyn Store>,
+    console: &str,
+    pass_id: i64,
+    kind: PassKind,
+    since: Option<&str>,
+    mut s: StreamPlan,
+    page_size: u32,
+    done_records: &AtomicU64,
+    counters: &PassCounters,
+    progress: &ProgressSink,
+    total_hint: Option<u64>,
+) -> Result<StreamPlan, SyncError> {
+    let query = base_query(&s.filters);
+    let mut restarted = false;
+    loop {
+        let mut pages =
+            Box::pin(client.pages::<Agent>(AGENTS, query.clone(), page_size, s.cursor.clone()));
+        let mut first = true;
+        let mut failed: Option<ApiError> = None;
+        while let Some(page) = pages.next().await {
+            let page = match page {
+                Ok(p) => p,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            };
+            first = false;
+            let now: DateTime<Utc> = Utc::now();
+            let mut devices = Vec::with_capacity(page.items.len());
+            for a in &page.items {
+                match device_from_agent(console, a, now) {
+                    Some(d) => {
+                        s.max_updated_at =
+                            max_timestamp(s.max_updated_at.take(), d.console_updated_at.as_deref());
+                        devices.push(d);
+                    }
+                    None => {
+                        counters.rejected.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(stream = %s.key, "An agent without an id was skipped.");
+                    }
+                }
+            }
+            s.cursor = page.next_cursor.clone();
+            s.done = page.next_cursor.is_none();
+            s.records += devices.len() as u64;
+            let cp = checkpoint(console, pass_id, kind, since, &s);
+            let stats = store
+                .apply_device_page(console, pass_id, &devices, Some(&cp))
+                .await?;
+            counters
+                .inserted
+                .fetch_add(stats.inserted, Ordering::Relaxed);
+            counters.updated.fetch_add(stats.updated, Ordering::Relaxed);
+            let total = done_records.fetch_add(devices.len() as u64, Ordering::Relaxed)
+                + devices.len() as u64;
+            progress.emit(Progress::Page {
+                feature: FEATURE,
+                records: total,
+                total: total_hint,
+            });
+        }
+        match failed {
+            None => {
+                if !s.done {
+                    // The stream ended without a page (e.g. an empty first response).
+                    s.done = true;
+                    let cp = checkpoint(console, pass_id, kind, since, &s);
+                    store
+                        .apply_device_page(console, pass_id, &[], Some(&cp))
+                        .await?;
+                }
+                return Ok(s);
+            }
+            // A saved cursor the console no longer accepts (expired): restart this stream from
+            // its beginning once. Records are upserted, so re-reading loses and duplicates
+            // nothing.
+            Some(ApiError::Validation { .. }) if first && s.cursor.is_some() && !restarted => {
+                tracing::warn!(stream = %s.key, "The saved cursor was refused; restarting this stream from the beginning.");
+                restarted = true;
+                s.cursor = None;
+                continue;
+            }
+            Some(e) => return Err(SyncError::Api(e)),
+        }
+    }
+}
