@@ -33,6 +33,10 @@ pub const SCHEMA_VERSION: i64 = 1;
 /// The feature whose pass `complete_full_pass` finishes.
 const DEVICES_FEATURE: &str = "devices";
 
+/// Page cache per connection, in KiB (negative `cache_size`). The default 2 MiB makes every
+/// upsert into a 100k-device table re-read index and table pages from the OS.
+const CACHE_SIZE_KIB: i64 = -65_536;
+
 /// How long a statement waits for another process's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
 
@@ -141,7 +145,9 @@ impl SqliteStore {
         .map_err(|e| open_err(format!("cannot open a read connection: {e}")))?;
         reader
             .busy_timeout(BUSY_TIMEOUT)
+            .and_then(|()| reader.pragma_update(None, "cache_size", CACHE_SIZE_KIB))
             .map_err(|e| open_err(format!("cannot configure the read connection: {e}")))?;
+        reader.set_prepared_statement_cache_capacity(32);
 
         tracing::debug!(path = %location, "opened SQLite store");
         Ok(SqliteStore {
@@ -283,6 +289,13 @@ fn configure_writer(conn: &Connection, wal: bool) -> Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(|e| fail("busy_timeout", e))?;
     if wal {
+        // Checkpoint every 32 MiB of WAL instead of 4 MiB: a page of upserts dirties index pages
+        // all over the key space, and checkpointing less often copies each of them once
+        // instead of once per commit. The WAL file is truncated back to 64 MiB afterwards.
+        conn.pragma_update(None, "wal_autocheckpoint", 8192)
+            .map_err(|e| fail("wal_autocheckpoint", e))?;
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
+            .map_err(|e| fail("journal_size_limit", e))?;
         let mode: String = conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
             .map_err(|e| fail("journal_mode=WAL", e))?;
@@ -297,6 +310,8 @@ fn configure_writer(conn: &Connection, wal: bool) -> Result<()> {
         .map_err(|e| fail("synchronous=NORMAL", e))?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(|e| fail("foreign_keys=ON", e))?;
+    conn.pragma_update(None, "cache_size", CACHE_SIZE_KIB)
+        .map_err(|e| fail("cache_size", e))?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(())
 }
@@ -511,8 +526,7 @@ ON CONFLICT (console, agent_id) DO UPDATE SET
     restored_pass = CASE WHEN devices.removed_at IS NOT NULL
                          THEN excluded.last_pass_id ELSE devices.restored_pass END,
     removed_at = NULL,
-    last_pass_id = excluded.last_pass_id
-RETURNING rowid";
+    last_pass_id = excluded.last_pass_id";
 
 const UPSERT_CHECKPOINT: &str = "
 INSERT INTO checkpoints (console, feature, stream, pass_id, kind, cursor, done, records,
@@ -868,43 +882,74 @@ fn recompute_duplicates(tx: &Transaction<'_>, console: &str) -> Result<u64> {
 // ---------------------------------------------------------------------------------------------
 // Device pages
 
-/// Reusable buffers for encoding a page without allocating per row.
-#[derive(Default)]
-struct RowBuffers {
-    ips: Vec<u8>,
-    macs: Vec<u8>,
+/// The text columns of a device row, in the order they are stored in an [`EncodedRow`].
+mod col {
+    pub const AGENT_ID: usize = 0;
+    pub const UUID: usize = 1;
+    pub const COMPUTER_NAME: usize = 2;
+    pub const OS_NAME: usize = 3;
+    pub const OS_TYPE: usize = 4;
+    pub const OS_REVISION: usize = 5;
+    pub const OS_ARCH: usize = 6;
+    pub const AGENT_VERSION: usize = 7;
+    pub const IPS: usize = 8;
+    pub const MACS: usize = 9;
+    pub const EXTERNAL_IP: usize = 10;
+    pub const LAST_LOGGED_IN_USER: usize = 11;
+    pub const ACCOUNT_ID: usize = 12;
+    pub const ACCOUNT_NAME: usize = 13;
+    pub const SITE_ID: usize = 14;
+    pub const SITE_NAME: usize = 15;
+    pub const GROUP_ID: usize = 16;
+    pub const GROUP_NAME: usize = 17;
+    pub const MACHINE_TYPE: usize = 18;
+    pub const SERIAL_NUMBER: usize = 19;
+    pub const DOMAIN: usize = 20;
+    pub const MODEL_NAME: usize = 21;
+    pub const NETWORK_STATUS: usize = 22;
+    pub const LAST_ACTIVE_AT: usize = 23;
+    pub const REGISTERED_AT: usize = 24;
+    pub const CONSOLE_UPDATED_AT: usize = 25;
+    pub const LAST_SEEN_AT: usize = 26;
+    pub const COUNT: usize = 27;
 }
 
-fn encode_list<'a>(buf: &'a mut Vec<u8>, list: &[String]) -> Result<&'a str> {
-    buf.clear();
-    serde_json::to_writer(&mut *buf, list)
-        .map_err(|e| StoreError::Backend(format!("cannot encode an address list: {e}")))?;
-    std::str::from_utf8(buf)
-        .map_err(|e| StoreError::Backend(format!("an address list is not valid UTF-8: {e}")))
+/// A slice of [`EncodedPage::text`]; `start == u32::MAX` is NULL.
+#[derive(Clone, Copy)]
+struct Span {
+    start: u32,
+    len: u32,
 }
 
-fn apply_page(
-    conn: &mut Connection,
-    console: &str,
-    pass_id: i64,
-    devices: &[Device],
-    checkpoint: Option<&Checkpoint>,
-) -> Result<DevicePageStats> {
-    const DOING: &str = "storing a page of devices";
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .ctx(DOING)?;
-    let mut stats = DevicePageStats::default();
-    {
-        // Inserted rows get rowid = max(rowid) + 1; an update returns the existing, smaller
-        // rowid. Tracking the running maximum tells the two apart without an extra SELECT.
-        let mut max_rowid: i64 = tx
-            .query_row("SELECT coalesce(max(rowid), 0) FROM devices", [], |r| {
-                r.get(0)
-            })
-            .ctx(DOING)?;
-        let mut stmt = tx.prepare_cached(UPSERT_DEVICE).ctx(DOING)?;
-        let mut bufs = RowBuffers::default();
+const NULL_SPAN: Span = Span {
+    start: u32::MAX,
+    len: 0,
+};
+
+struct EncodedRow {
+    text: [Span; col::COUNT],
+    active_threats: i64,
+    infected: bool,
+    is_active: bool,
+    is_decommissioned: bool,
+    is_uninstalled: bool,
+}
+
+/// A page of devices flattened into one text arena: moving it to the blocking pool costs two
+/// allocations per page instead of a deep copy of every device (about 30 strings each), and the
+/// JSON lists and timestamps are already in their stored form.
+struct EncodedPage {
+    text: String,
+    rows: Vec<EncodedRow>,
+}
+
+impl EncodedPage {
+    fn encode(console: &str, devices: &[Device]) -> Result<EncodedPage> {
+        let mut page = EncodedPage {
+            text: String::with_capacity(devices.len() * 512),
+            rows: Vec::with_capacity(devices.len()),
+        };
+        let mut scratch = Vec::with_capacity(256);
         for (i, d) in devices.iter().enumerate() {
             if !d.console.is_empty() && d.console != console {
                 return Err(StoreError::Backend(format!(
@@ -913,62 +958,194 @@ fn apply_page(
                     d.agent_id, d.console
                 )));
             }
-            let ips = encode_list(&mut bufs.ips, &d.ips)?;
-            let macs = encode_list(&mut bufs.macs, &d.macs)?;
-            let last_active = d.last_active_at.as_ref().map(Ts::new);
-            let registered = d.registered_at.as_ref().map(Ts::new);
-            let seen = Ts::new(&d.last_seen_at);
-            let rowid: i64 = stmt
-                .query_row(
-                    rusqlite::params![
-                        console,
-                        d.agent_id,
-                        d.uuid,
-                        d.computer_name,
-                        d.os_name,
-                        d.os_type,
-                        d.os_revision,
-                        d.os_arch,
-                        d.agent_version,
-                        ips,
-                        macs,
-                        d.external_ip,
-                        d.last_logged_in_user,
-                        d.account_id,
-                        d.account_name,
-                        d.site_id,
-                        d.site_name,
-                        d.group_id,
-                        d.group_name,
-                        d.machine_type,
-                        d.serial_number,
-                        d.domain,
-                        d.model_name,
-                        d.network_status,
-                        d.infected,
-                        d.active_threats,
-                        last_active.as_ref().map(Ts::as_str),
-                        registered.as_ref().map(Ts::as_str),
-                        d.console_updated_at,
-                        d.is_active,
-                        d.is_decommissioned,
-                        d.is_uninstalled,
-                        seen.as_str(),
-                        pass_id,
-                    ],
-                    |r| r.get(0),
+            let mut row = EncodedRow {
+                text: [NULL_SPAN; col::COUNT],
+                active_threats: d.active_threats,
+                infected: d.infected,
+                is_active: d.is_active,
+                is_decommissioned: d.is_decommissioned,
+                is_uninstalled: d.is_uninstalled,
+            };
+            let opt = |page: &mut EncodedPage, v: &Option<String>| match v {
+                Some(v) => page.push(v),
+                None => Ok(NULL_SPAN),
+            };
+            row.text[col::AGENT_ID] = page.push(&d.agent_id)?;
+            row.text[col::UUID] = opt(&mut page, &d.uuid)?;
+            row.text[col::COMPUTER_NAME] = page.push(&d.computer_name)?;
+            row.text[col::OS_NAME] = opt(&mut page, &d.os_name)?;
+            row.text[col::OS_TYPE] = opt(&mut page, &d.os_type)?;
+            row.text[col::OS_REVISION] = opt(&mut page, &d.os_revision)?;
+            row.text[col::OS_ARCH] = opt(&mut page, &d.os_arch)?;
+            row.text[col::AGENT_VERSION] = opt(&mut page, &d.agent_version)?;
+            row.text[col::IPS] = page.push_json_list(&mut scratch, &d.ips)?;
+            row.text[col::MACS] = page.push_json_list(&mut scratch, &d.macs)?;
+            row.text[col::EXTERNAL_IP] = opt(&mut page, &d.external_ip)?;
+            row.text[col::LAST_LOGGED_IN_USER] = opt(&mut page, &d.last_logged_in_user)?;
+            row.text[col::ACCOUNT_ID] = opt(&mut page, &d.account_id)?;
+            row.text[col::ACCOUNT_NAME] = opt(&mut page, &d.account_name)?;
+            row.text[col::SITE_ID] = opt(&mut page, &d.site_id)?;
+            row.text[col::SITE_NAME] = opt(&mut page, &d.site_name)?;
+            row.text[col::GROUP_ID] = opt(&mut page, &d.group_id)?;
+            row.text[col::GROUP_NAME] = opt(&mut page, &d.group_name)?;
+            row.text[col::MACHINE_TYPE] = opt(&mut page, &d.machine_type)?;
+            row.text[col::SERIAL_NUMBER] = opt(&mut page, &d.serial_number)?;
+            row.text[col::DOMAIN] = opt(&mut page, &d.domain)?;
+            row.text[col::MODEL_NAME] = opt(&mut page, &d.model_name)?;
+            row.text[col::NETWORK_STATUS] = opt(&mut page, &d.network_status)?;
+            row.text[col::LAST_ACTIVE_AT] = match &d.last_active_at {
+                Some(t) => page.push(Ts::new(t).as_str())?,
+                None => NULL_SPAN,
+            };
+            row.text[col::REGISTERED_AT] = match &d.registered_at {
+                Some(t) => page.push(Ts::new(t).as_str())?,
+                None => NULL_SPAN,
+            };
+            row.text[col::CONSOLE_UPDATED_AT] = opt(&mut page, &d.console_updated_at)?;
+            row.text[col::LAST_SEEN_AT] = page.push(Ts::new(&d.last_seen_at).as_str())?;
+            page.rows.push(row);
+        }
+        Ok(page)
+    }
+
+    fn span(&self, start: usize) -> Result<Span> {
+        let too_big = || {
+            StoreError::Backend(
+                "a page of devices is larger than 4 GiB; send smaller pages".to_string(),
+            )
+        };
+        let start32 = u32::try_from(start).map_err(|_| too_big())?;
+        let len = u32::try_from(self.text.len() - start).map_err(|_| too_big())?;
+        if start32 == u32::MAX {
+            return Err(too_big());
+        }
+        Ok(Span {
+            start: start32,
+            len,
+        })
+    }
+
+    fn push(&mut self, v: &str) -> Result<Span> {
+        let start = self.text.len();
+        self.text.push_str(v);
+        self.span(start)
+    }
+
+    /// Append `list` as a JSON array, through `scratch` (reused across rows).
+    fn push_json_list(&mut self, scratch: &mut Vec<u8>, list: &[String]) -> Result<Span> {
+        scratch.clear();
+        serde_json::to_writer(&mut *scratch, list)
+            .map_err(|e| StoreError::Backend(format!("cannot encode an address list: {e}")))?;
+        let encoded = std::str::from_utf8(scratch).map_err(|e| {
+            StoreError::Backend(format!("an address list did not encode as UTF-8: {e}"))
+        })?;
+        self.push(encoded)
+    }
+
+    fn get(&self, span: Span) -> Option<&str> {
+        if span.start == u32::MAX {
+            return None;
+        }
+        let start = span.start as usize;
+        self.text.get(start..start + span.len as usize)
+    }
+}
+
+fn apply_page(
+    conn: &mut Connection,
+    console: &str,
+    pass_id: i64,
+    page: &EncodedPage,
+    checkpoint: Option<&Checkpoint>,
+) -> Result<DevicePageStats> {
+    const DOING: &str = "storing a page of devices";
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .ctx(DOING)?;
+    let mut stats = DevicePageStats::default();
+    if !page.rows.is_empty() {
+        // Insert or update? An insert gets rowid = max(rowid) + 1 and sets last_insert_rowid;
+        // the DO UPDATE path leaves last_insert_rowid alone. So a statement inserted iff
+        // last_insert_rowid changed to a value above the running maximum. The only ambiguous
+        // start is a leftover last_insert_rowid (from another table) equal to max + 1; then the
+        // first row is probed explicitly.
+        let mut max_rowid: i64 = tx
+            .query_row("SELECT coalesce(max(rowid), 0) FROM devices", [], |r| {
+                r.get(0)
+            })
+            .ctx(DOING)?;
+        let mut last = tx.last_insert_rowid();
+        let mut stmt = tx.prepare_cached(UPSERT_DEVICE).ctx(DOING)?;
+        for (i, row) in page.rows.iter().enumerate() {
+            let t = |c: usize| page.get(row.text[c]);
+            let probed_existing = if last == max_rowid.saturating_add(1) {
+                Some(
+                    tx.prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM devices WHERE console = ?1 AND agent_id = ?2)",
+                    )
+                    .and_then(|mut probe| {
+                        probe.query_row(rusqlite::params![console, t(col::AGENT_ID)], |r| {
+                            r.get::<_, bool>(0)
+                        })
+                    })
+                    .ctx(DOING)?,
                 )
-                .map_err(|e| match e.sqlite_error_code() {
-                    Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Backend(format!(
-                        "device #{i} (agent '{}') of the page was rejected ({e}; an agent_id must \
-                         not be empty); nothing from this page was stored",
-                        d.agent_id
-                    )),
-                    _ => db_err(DOING, e),
-                })?;
-            if rowid > max_rowid {
+            } else {
+                None
+            };
+            stmt.execute(rusqlite::params![
+                console,
+                t(col::AGENT_ID),
+                t(col::UUID),
+                t(col::COMPUTER_NAME),
+                t(col::OS_NAME),
+                t(col::OS_TYPE),
+                t(col::OS_REVISION),
+                t(col::OS_ARCH),
+                t(col::AGENT_VERSION),
+                t(col::IPS),
+                t(col::MACS),
+                t(col::EXTERNAL_IP),
+                t(col::LAST_LOGGED_IN_USER),
+                t(col::ACCOUNT_ID),
+                t(col::ACCOUNT_NAME),
+                t(col::SITE_ID),
+                t(col::SITE_NAME),
+                t(col::GROUP_ID),
+                t(col::GROUP_NAME),
+                t(col::MACHINE_TYPE),
+                t(col::SERIAL_NUMBER),
+                t(col::DOMAIN),
+                t(col::MODEL_NAME),
+                t(col::NETWORK_STATUS),
+                row.infected,
+                row.active_threats,
+                t(col::LAST_ACTIVE_AT),
+                t(col::REGISTERED_AT),
+                t(col::CONSOLE_UPDATED_AT),
+                row.is_active,
+                row.is_decommissioned,
+                row.is_uninstalled,
+                t(col::LAST_SEEN_AT),
+                pass_id,
+            ])
+            .map_err(|e| match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Backend(format!(
+                    "device #{i} (agent '{}') of the page was rejected ({e}; an agent_id must \
+                     not be empty); nothing from this page was stored",
+                    t(col::AGENT_ID).unwrap_or_default()
+                )),
+                _ => db_err(DOING, e),
+            })?;
+            let now = tx.last_insert_rowid();
+            let inserted = match probed_existing {
+                Some(existed) => !existed,
+                None => now != last && now > max_rowid,
+            };
+            if inserted {
                 stats.inserted += 1;
-                max_rowid = rowid;
+                max_rowid = now;
+                last = now;
             } else {
                 stats.updated += 1;
             }
@@ -1479,10 +1656,10 @@ impl Store for SqliteStore {
         checkpoint: Option<&Checkpoint>,
     ) -> Result<DevicePageStats> {
         let console = console.to_string();
-        let devices = devices.to_vec();
+        let page = EncodedPage::encode(&console, devices)?;
         let checkpoint = checkpoint.cloned();
         self.with_writer(move |conn| {
-            apply_page(conn, &console, pass_id, &devices, checkpoint.as_ref())
+            apply_page(conn, &console, pass_id, &page, checkpoint.as_ref())
         })
         .await
     }

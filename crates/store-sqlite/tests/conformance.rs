@@ -270,3 +270,67 @@ async fn readers_see_whole_pages_only() {
         .expect("pass");
     assert_eq!(summary.seen as usize, PAGE * pages);
 }
+
+/// Insert-vs-update detection relies on rowids; rows inserted into other tables on the same
+/// connection in between (sync runs) must not confuse it, whatever their rowids.
+#[tokio::test]
+async fn page_counts_are_right_after_inserts_into_other_tables() {
+    use s1bridge_store::DevicePageStats;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&dir.path().join("s1bridge.db")).expect("open");
+    let features = vec!["devices".to_string()];
+    let stale = chrono::Duration::minutes(10);
+    let dev = |id: &str| sample_device("prod", id, &format!("host-{id}"));
+
+    // devices max rowid 1, last inserted rowid (run 2) = max + 1.
+    let stats = store
+        .apply_device_page("prod", 1, &[dev("a")], None)
+        .await
+        .expect("page");
+    assert_eq!(
+        stats,
+        DevicePageStats {
+            inserted: 1,
+            updated: 0
+        }
+    );
+    store
+        .begin_run("c1", &features, at(0), stale)
+        .await
+        .expect("run");
+    store
+        .begin_run("c2", &features, at(0), stale)
+        .await
+        .expect("run");
+    let stats = store
+        .apply_device_page("prod", 2, &[dev("a"), dev("b"), dev("a")], None)
+        .await
+        .expect("page");
+    assert_eq!(
+        stats,
+        DevicePageStats {
+            inserted: 1,
+            updated: 2
+        }
+    );
+
+    // Last inserted rowid (run 9) far above the devices' max rowid (2).
+    for i in 0..7 {
+        store
+            .begin_run(&format!("x{i}"), &features, at(0), stale)
+            .await
+            .expect("run");
+    }
+    let stats = store
+        .apply_device_page("prod", 3, &[dev("b"), dev("c"), dev("a"), dev("d")], None)
+        .await
+        .expect("page");
+    assert_eq!(
+        stats,
+        DevicePageStats {
+            inserted: 2,
+            updated: 2
+        }
+    );
+    assert_eq!(store.count_devices("prod").await.expect("count").present, 4);
+}
