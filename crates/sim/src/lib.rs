@@ -50,6 +50,11 @@ pub struct SimConfig {
     /// wall clock at construction (the only wall-clock-dependent values the simulator emits), so
     /// that a client's "token expires in N days" warning is meaningful.
     pub token_expires_in_days: i64,
+    /// The simulated present, RFC 3339 (e.g. `2026-03-01T00:00:00Z`). Agents' activity and
+    /// update times lie before it. Default (None): the wall clock when the simulator is created,
+    /// truncated to the hour, so that "stale" and "last active" read like a live console. Set it
+    /// for byte-identical output across runs.
+    pub now: Option<String>,
     /// Added to every response.
     pub latency_ms: u64,
     /// Enforce `LimitTable::published()` (scaled by `rate_limit_scale`) with 429.
@@ -73,6 +78,7 @@ impl Default for SimConfig {
             service_users: 3,
             token: "sim-token-0123456789abcdef".into(),
             token_expires_in_days: 180,
+            now: None,
             latency_ms: 0,
             rate_limits: false,
             rate_limit_scale: 1.0,

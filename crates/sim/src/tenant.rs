@@ -175,13 +175,20 @@ const ROLE_NAMES: [(&str, &str); 4] = [
     ("Viewer", "Read-only access"),
 ];
 
+/// `now` (RFC 3339) in microseconds, or the current hour when absent or unparsable.
+fn simulated_now_us(now: Option<&str>) -> i64 {
+    if let Some(t) = now.and_then(|s| chrono::DateTime::parse_from_rfc3339(s.trim()).ok()) {
+        return t.timestamp_micros();
+    }
+    let secs = chrono::Utc::now().timestamp();
+    (secs - secs.rem_euclid(3600)) * MICROS_PER_SEC
+}
+
 impl Tenant {
     pub(crate) fn new(cfg: &SimConfig) -> Tenant {
         let mix = splitmix64(cfg.seed ^ 0x5131_B41D_6E00_0001);
-        // 2025-03-01T00:00:00Z plus up to ~180 days, from the seed.
-        let epoch_us = 1_740_787_200 * MICROS_PER_SEC
-            + (mix % (180 * 86_400)) as i64 * MICROS_PER_SEC
-            + (splitmix64(mix) % 1_000_000) as i64;
+        // The simulated present: configured, or the wall clock truncated to the hour.
+        let epoch_us = simulated_now_us(cfg.now.as_deref());
         let n_accounts = u64::from(cfg.accounts.max(1));
         let spa = u64::from(cfg.sites_per_account.max(1));
         let n_sites = n_accounts * spa;

@@ -9,6 +9,7 @@ async fn same_config_gives_identical_bodies() {
     let cfg = SimConfig {
         agents: 600,
         seed: 77,
+        now: Some("2026-03-01T12:00:00Z".into()),
         ..SimConfig::default()
     };
     let a = start(cfg.clone()).await;

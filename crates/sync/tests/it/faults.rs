@@ -52,13 +52,26 @@ async fn a_sync_killed_half_way_keeps_the_inventory_and_resumes_from_its_checkpo
         assert!(during.contains(id), "{id} was lost by a failed sync");
     }
     let cps = env.store.load_checkpoints("c", "devices").await.unwrap();
+    let committed: u64 = cps.iter().map(|c| c.records).sum();
+    let streams = cps.iter().filter(|c| c.stream != "plan").count() as u64;
     assert!(
-        cps.iter().any(|c| c.records > 0),
-        "progress was checkpointed"
+        committed >= 50,
+        "progress was checkpointed ({committed} records)"
     );
 
     // The console recovers; the next run resumes (not --full: a forced full would restart).
     env.sim.sim.set_faults(Faults::default());
+    let agent_requests = |env: &Env| {
+        env.sim
+            .sim
+            .stats()
+            .by_path
+            .iter()
+            .filter(|(p, _)| p.ends_with("/agents"))
+            .map(|(_, n)| *n)
+            .sum::<u64>()
+    };
+    let pages_before_resume = agent_requests(&env);
     let mut resume = SyncOptions::new("c");
     resume.devices.page_size = 50;
     let r = s1bridge_sync::run(&client, env.store.clone(), &resume, Default::default())
@@ -67,6 +80,20 @@ async fn a_sync_killed_half_way_keeps_the_inventory_and_resumes_from_its_checkpo
     assert_eq!(r.status, RunStatus::Ok, "{:?}", r.features);
     let d = r.devices.unwrap();
     assert!(d.resumed, "the run resumed the interrupted pass");
+    // The resumed run did not re-read what was already committed: it needs the remaining
+    // records' pages, at most one partial page per stream, and one count request.
+    let resumed_requests = agent_requests(&env) - pages_before_resume;
+    let remaining = env.truth().len() as u64 - committed;
+    let allowed = remaining.div_ceil(50) + streams + 1;
+    assert!(
+        resumed_requests <= allowed,
+        "the resume made {resumed_requests} agent requests, {allowed} suffice for {remaining} records"
+    );
+    assert_eq!(
+        d.records as usize,
+        env.truth().len(),
+        "records count the whole pass once"
+    );
     assert_eq!(d.summary.newly_removed as usize, ch.deleted.len());
     assert_eq!(env.stored_ids("c").await, env.truth());
     assert!(
