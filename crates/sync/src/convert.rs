@@ -1,7 +1,7 @@
 //! Pure conversions from wire types to stored domain types. No I/O.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use s1bridge_api::wire::Agent;
+use s1bridge_api::wire::AgentRecord;
 use s1bridge_store::Device;
 use std::net::IpAddr;
 
@@ -33,7 +33,7 @@ fn non_empty(s: &Option<String>) -> Option<String> {
 }
 
 /// Every non-loopback, non-unspecified address of every interface, in interface order, deduped.
-fn interface_ips(agent: &Agent) -> Vec<String> {
+fn interface_ips(agent: &AgentRecord) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for nic in &agent.network_interfaces {
         for raw in nic.inet.iter().chain(nic.inet6.iter()) {
@@ -55,7 +55,7 @@ fn interface_ips(agent: &Agent) -> Vec<String> {
     out
 }
 
-fn interface_macs(agent: &Agent) -> Vec<String> {
+fn interface_macs(agent: &AgentRecord) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for nic in &agent.network_interfaces {
         if let Some(mac) = nic.physical.as_deref() {
@@ -73,7 +73,11 @@ fn interface_macs(agent: &Agent) -> Vec<String> {
 
 /// Convert one agent. `seen_at` is the time of the sync that saw it. Returns None for a record
 /// without an id (it cannot be stored or tracked; the caller counts it as rejected).
-pub fn device_from_agent(console: &str, agent: &Agent, seen_at: DateTime<Utc>) -> Option<Device> {
+pub fn device_from_agent(
+    console: &str,
+    agent: &AgentRecord,
+    seen_at: DateTime<Utc>,
+) -> Option<Device> {
     let agent_id = agent.id.trim();
     if agent_id.is_empty() {
         return None;
@@ -144,13 +148,13 @@ mod tests {
     use super::*;
     use s1bridge_api::wire::{Envelope, NetworkInterface};
 
-    fn sample_agent() -> Agent {
+    fn sample_agent() -> AgentRecord {
         let raw = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../../shared/s1-samples/agents-list.swimlane.json"
         ))
         .expect("the shared samples sit next to the repository");
-        let env: Envelope<Vec<Agent>> = serde_json::from_str(&raw).expect("sample parses");
+        let env: Envelope<Vec<AgentRecord>> = serde_json::from_str(&raw).expect("sample parses");
         env.data.into_iter().next().expect("one agent")
     }
 
@@ -186,7 +190,7 @@ mod tests {
 
     #[test]
     fn loopback_and_unspecified_addresses_are_dropped() {
-        let mut a = Agent {
+        let mut a = AgentRecord {
             id: "1".into(),
             ..Default::default()
         };
@@ -203,7 +207,7 @@ mod tests {
 
     #[test]
     fn an_agent_without_id_is_rejected() {
-        assert!(device_from_agent("c", &Agent::default(), Utc::now()).is_none());
+        assert!(device_from_agent("c", &AgentRecord::default(), Utc::now()).is_none());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
-use s1bridge_api::wire::{Agent, SitesData};
+use s1bridge_api::wire::{AgentRecord, SitesData};
 use s1bridge_api::{ApiError, Client};
 use s1bridge_store::{Checkpoint, PassKind, PassSummary, Scope, Store};
 
@@ -480,8 +480,12 @@ async fn run_stream(
     let query = base_query(&s.filters);
     let mut restarted = false;
     loop {
-        let mut pages =
-            Box::pin(client.pages::<Agent>(AGENTS, query.clone(), page_size, s.cursor.clone()));
+        let mut pages = Box::pin(client.pages::<AgentRecord>(
+            AGENTS,
+            query.clone(),
+            page_size,
+            s.cursor.clone(),
+        ));
         let mut first = true;
         let mut failed: Option<ApiError> = None;
         while let Some(page) = pages.next().await {
