@@ -16,7 +16,7 @@ use s1bridge_api::{ApiError, Client};
 use s1bridge_store::{Checkpoint, PassKind, PassSummary, Scope, Store};
 
 use crate::convert::{device_from_agent, max_timestamp};
-use crate::{Progress, ProgressSink, SyncError};
+use crate::{AbortOnDrop, Progress, ProgressSink, SyncError};
 
 pub const FEATURE: &str = "devices";
 const AGENTS: &str = "/agents";
@@ -462,6 +462,56 @@ async fn count_agents(client: &Client, scope: &Scope) -> Option<u64> {
     Some(total)
 }
 
+/// One page, fetched and converted ahead of its write.
+struct ReadyPage {
+    devices: Vec<s1bridge_store::Device>,
+    next_cursor: Option<String>,
+    rejected: u64,
+}
+
+/// Fetch and convert pages in a task of their own, one page ahead of the writer, so that the
+/// network, decoding and the database overlap instead of taking turns.
+fn spawn_producer(
+    client: &Client,
+    console: &str,
+    query: Vec<(String, String)>,
+    page_size: u32,
+    cursor: Option<String>,
+) -> (
+    tokio::sync::mpsc::Receiver<Result<ReadyPage, ApiError>>,
+    AbortOnDrop,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let client = client.clone();
+    let console = console.to_string();
+    let handle = tokio::spawn(async move {
+        let mut pages = Box::pin(client.pages::<AgentRecord>(AGENTS, query, page_size, cursor));
+        while let Some(page) = pages.next().await {
+            let item = page.map(|page| {
+                let now: DateTime<Utc> = Utc::now();
+                let mut devices = Vec::with_capacity(page.items.len());
+                let mut rejected = 0;
+                for a in &page.items {
+                    match device_from_agent(&console, a, now) {
+                        Some(d) => devices.push(d),
+                        None => rejected += 1,
+                    }
+                }
+                ReadyPage {
+                    devices,
+                    next_cursor: page.next_cursor,
+                    rejected,
+                }
+            });
+            let stop = item.is_err();
+            if tx.send(item).await.is_err() || stop {
+                break;
+            }
+        }
+    });
+    (rx, AbortOnDrop(handle))
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run_stream(
     client: &Client,
@@ -480,15 +530,11 @@ async fn run_stream(
     let query = base_query(&s.filters);
     let mut restarted = false;
     loop {
-        let mut pages = Box::pin(client.pages::<AgentRecord>(
-            AGENTS,
-            query.clone(),
-            page_size,
-            s.cursor.clone(),
-        ));
+        let (mut rx, _producer) =
+            spawn_producer(client, console, query.clone(), page_size, s.cursor.clone());
         let mut first = true;
         let mut failed: Option<ApiError> = None;
-        while let Some(page) = pages.next().await {
+        while let Some(page) = rx.recv().await {
             let page = match page {
                 Ok(p) => p,
                 Err(e) => {
@@ -497,34 +543,29 @@ async fn run_stream(
                 }
             };
             first = false;
-            let now: DateTime<Utc> = Utc::now();
-            let mut devices = Vec::with_capacity(page.items.len());
-            for a in &page.items {
-                match device_from_agent(console, a, now) {
-                    Some(d) => {
-                        s.max_updated_at =
-                            max_timestamp(s.max_updated_at.take(), d.console_updated_at.as_deref());
-                        devices.push(d);
-                    }
-                    None => {
-                        counters.rejected.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(stream = %s.key, "An agent without an id was skipped.");
-                    }
-                }
+            if page.rejected > 0 {
+                counters
+                    .rejected
+                    .fetch_add(page.rejected, Ordering::Relaxed);
+                tracing::warn!(stream = %s.key, count = page.rejected, "Agents without an id were skipped.");
+            }
+            for d in &page.devices {
+                s.max_updated_at =
+                    max_timestamp(s.max_updated_at.take(), d.console_updated_at.as_deref());
             }
             s.cursor = page.next_cursor.clone();
             s.done = page.next_cursor.is_none();
-            s.records += devices.len() as u64;
+            s.records += page.devices.len() as u64;
             let cp = checkpoint(console, pass_id, kind, since, &s);
             let stats = store
-                .apply_device_page(console, pass_id, &devices, Some(&cp))
+                .apply_device_page(console, pass_id, &page.devices, Some(&cp))
                 .await?;
             counters
                 .inserted
                 .fetch_add(stats.inserted, Ordering::Relaxed);
             counters.updated.fetch_add(stats.updated, Ordering::Relaxed);
-            let total = done_records.fetch_add(devices.len() as u64, Ordering::Relaxed)
-                + devices.len() as u64;
+            let n = page.devices.len() as u64;
+            let total = done_records.fetch_add(n, Ordering::Relaxed) + n;
             progress.emit(Progress::Page {
                 feature: FEATURE,
                 records: total,

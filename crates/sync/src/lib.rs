@@ -16,6 +16,15 @@ pub mod verify;
 
 pub use devices::{DeviceOptions, DeviceReport};
 
+/// Aborts a background task when dropped, so no early return can leak it.
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// A feature of a sync run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -154,7 +163,7 @@ pub async fn run(
     // Heartbeat while the run is open, so a concurrent sync knows we are alive and a dead
     // process is detected.
     let hb_store = store.clone();
-    let heartbeat = tokio::spawn(async move {
+    let _heartbeat = AbortOnDrop(tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(20));
         loop {
             tick.tick().await;
@@ -162,7 +171,7 @@ pub async fn run(
                 tracing::warn!(error = %e, "Could not record the run heartbeat.");
             }
         }
-    });
+    }));
 
     let mut outcomes = Vec::new();
     let mut device_report = None;
@@ -210,7 +219,6 @@ pub async fn run(
                 device_report = Some(r);
             }
             Err(SyncError::Store(e)) => {
-                heartbeat.abort();
                 outcome.status = FeatureStatus::Failed;
                 outcome.reason = Some(e.to_string());
                 outcome.errors = 1;
@@ -231,8 +239,6 @@ pub async fn run(
         store.record_feature(run_id, &outcome).await?;
         outcomes.push(outcome);
     }
-    heartbeat.abort();
-
     let status = overall_status(&outcomes);
     store.finish_run(run_id, status, Utc::now()).await?;
     Ok(RunReport {
