@@ -1359,10 +1359,11 @@ fn begin(
         .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
         .ctx(DOING)?
     };
-    let cutoff = started_at - stale_after;
+    // An unrepresentable cutoff (absurd stale_after) means no run is ever stale.
+    let cutoff = started_at.checked_sub_signed(stale_after);
     for (run_id, run_started, heartbeat) in running {
         let alive_at = heartbeat.map_or(run_started, |h| h.max(run_started));
-        if alive_at > cutoff {
+        if cutoff.is_none_or(|cutoff| alive_at > cutoff) {
             return Err(StoreError::ConsoleBusy {
                 console: console.to_string(),
                 run_id,
@@ -1769,10 +1770,14 @@ impl Store for SqliteStore {
 
     async fn list_devices(&self, filter: &DeviceFilter) -> Result<Vec<Device>> {
         let filter = filter.clone();
-        let cutoff = (filter.stale_days > 0).then(|| {
-            let now = filter.now.unwrap_or_else(Utc::now);
-            ts(&(now - chrono::Duration::days(i64::from(filter.stale_days))))
-        });
+        // No cutoff (nothing stale) when disabled or before the earliest representable time.
+        let cutoff = (filter.stale_days > 0)
+            .then(|| {
+                let now = filter.now.unwrap_or_else(Utc::now);
+                now.checked_sub_signed(chrono::Duration::days(i64::from(filter.stale_days)))
+            })
+            .flatten()
+            .map(|cutoff| ts(&cutoff));
         self.with_reader(move |conn| devices_query(conn, &filter, cutoff))
             .await
     }

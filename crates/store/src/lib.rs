@@ -44,15 +44,31 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 ///
 /// Consistency contract: every method is one transaction. A reader never sees part of a page,
 /// part of a removal pass, or a checkpoint that is ahead of the data it describes.
+///
+/// Duplicate rule (`Device::duplicate_of`, recomputed when a pass completes): among the
+/// console's present devices, group by `computer_name` trimmed and lower-cased (empty names are
+/// never grouped). Inside a group two records are the same machine when they share a non-empty
+/// serial number (trimmed, case-insensitive), share a MAC address (all-zero MACs ignored), or
+/// neither has a serial number; "same machine" is closed transitively. In every cluster of two
+/// or more records the newest (greatest `last_active_at`, a missing one being oldest, then
+/// greatest `registered_at`, then greatest `agent_id`, numerically for all-digit ids) has no
+/// link and every other record points at it. Singletons and removed devices have no link.
+///
+/// Staleness (`Device::stale`, computed when listing): present, not decommissioned, with a
+/// known `last_active_at` older than `now - stale_days`. `stale_days = 0` turns it off.
 #[async_trait]
 pub trait Store: Send + Sync {
-    /// Create or update a console's registration (name is the key). Never stores a token.
+    /// Create or update a console's registration (name is the key; an empty name is refused).
+    /// Never stores a token.
     async fn upsert_console(&self, console: &ConsoleRecord) -> Result<()>;
     async fn get_console(&self, name: &str) -> Result<Option<ConsoleRecord>>;
     async fn list_consoles(&self) -> Result<Vec<ConsoleRecord>>;
 
     /// Start a sync run for a console. Fails with [`StoreError::ConsoleBusy`] when another run of
-    /// the same console is still marked running and its heartbeat is younger than `stale_after`.
+    /// the same console is still marked running and its heartbeat (its start if it never sent
+    /// one) is younger than `stale_after`, measured at `started_at`. An older running run is
+    /// marked [`RunStatus::Abandoned`] (finished at `started_at`, its still-running features
+    /// failed) and the new run starts. Check and start are atomic across processes.
     async fn begin_run(
         &self,
         console: &str,
@@ -60,12 +76,14 @@ pub trait Store: Send + Sync {
         started_at: DateTime<Utc>,
         stale_after: chrono::Duration,
     ) -> Result<i64>;
-    /// Refresh a running run's heartbeat (proves the process is alive).
+    /// Refresh a running run's heartbeat (proves the process is alive). Fails with
+    /// [`StoreError::NotFound`] when the run does not exist or is no longer running (for example
+    /// another process declared it abandoned): the caller should stop.
     async fn heartbeat_run(&self, run_id: i64, at: DateTime<Utc>) -> Result<()>;
     /// Record the outcome of one feature of a run (called once per feature, may be called again
-    /// to overwrite while the run is open).
+    /// to overwrite while the run is open). [`StoreError::NotFound`] for an unknown run.
     async fn record_feature(&self, run_id: i64, outcome: &FeatureOutcome) -> Result<()>;
-    /// Close a run with its overall status.
+    /// Close a run with its overall status. [`StoreError::NotFound`] for an unknown run.
     async fn finish_run(
         &self,
         run_id: i64,
@@ -73,12 +91,21 @@ pub trait Store: Send + Sync {
         finished_at: DateTime<Utc>,
     ) -> Result<()>;
     async fn get_run(&self, run_id: i64) -> Result<Option<SyncRun>>;
-    /// Most recent runs first.
+    /// Most recent runs first (by `started_at`, then `run_id`), each with its recorded features;
+    /// `limit = 0` means no limit.
     async fn list_runs(&self, console: Option<&str>, limit: u32) -> Result<Vec<SyncRun>>;
 
     /// Upsert one page of devices and, in the same transaction, save the checkpoint that
     /// describes the position after this page. `pass_id` identifies the full pass the page
     /// belongs to (so removals can be decided once the whole pass is complete).
+    ///
+    /// Every device is stored under `console`: a device whose `console` field is empty takes it,
+    /// one naming another console, an empty `agent_id`, or a checkpoint of another console fail
+    /// the whole call and nothing is stored. A new device's `first_seen_at` is its
+    /// `last_seen_at`; an existing one keeps its `first_seen_at`, takes every other field from
+    /// the page (but `duplicate_of`, kept until the pass completes) and is present again
+    /// (`removed_at` cleared). The stats count rows inserted vs updated (an agent repeated within
+    /// the page is one insert, then updates).
     async fn apply_device_page(
         &self,
         console: &str,
@@ -91,7 +118,11 @@ pub trait Store: Send + Sync {
     /// pass did not see gets `removed_at = at`; devices that were seen lose `removed_at`;
     /// duplicate links are recomputed; the pass's checkpoints are cleared; the watermark is set
     /// (and its `last_full_at` to `at`). Only devices inside `scope` are candidates for removal
-    /// (an empty scope is the whole console). One transaction.
+    /// (an empty scope is the whole console; otherwise a device is in scope when its account,
+    /// site or group id is listed). The checkpoints and watermark are those of the `devices`
+    /// feature; a `None` watermark keeps the stored value. `seen` counts present devices written
+    /// by `pass_id`, `restored` those of them that had been removed before this pass.
+    /// One transaction.
     async fn complete_full_pass(
         &self,
         console: &str,
@@ -102,7 +133,10 @@ pub trait Store: Send + Sync {
     ) -> Result<PassSummary>;
 
     /// Finish an incremental pass: recompute duplicates, advance the watermark, clear
-    /// checkpoints. Never marks anything removed.
+    /// checkpoints. Never marks anything removed. `seen`/`restored` count the devices written by
+    /// the pass ids of the feature's checkpoints (for features other than `devices`, `seen` is
+    /// the sum of the checkpoints' records). A `None` watermark keeps the stored value;
+    /// `last_full_at` is left alone.
     async fn complete_incremental_pass(
         &self,
         console: &str,
@@ -116,9 +150,12 @@ pub trait Store: Send + Sync {
     async fn clear_checkpoints(&self, console: &str, feature: &str) -> Result<()>;
 
     /// The persisted incremental watermark (the console's `updatedAt` of the newest record seen).
+    /// `None` until a pass stored a watermark value.
     async fn get_watermark(&self, console: &str, feature: &str) -> Result<Option<Watermark>>;
 
+    /// Devices matching every filter of `filter`, ordered by `computer_name`, then `agent_id`.
     async fn list_devices(&self, filter: &DeviceFilter) -> Result<Vec<Device>>;
+    /// Present, removed, and (among present devices) decommissioned and duplicate devices.
     async fn count_devices(&self, console: &str) -> Result<DeviceCounts>;
 }
 

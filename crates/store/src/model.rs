@@ -167,8 +167,9 @@ pub struct Device {
 #[derive(Debug, Clone, Default)]
 pub struct DeviceFilter {
     pub console: Option<String>,
-    /// Reference time for `stale`.
+    /// Reference time for `stale` (the current time when None).
     pub now: Option<DateTime<Utc>>,
+    /// Days without activity after which a present device is stale; 0 disables staleness.
     pub stale_days: u32,
     pub only_stale: bool,
     pub only_duplicates: bool,

@@ -332,6 +332,15 @@ pub async fn check_begin_run_refuses_a_busy_console(store: &dyn Store) {
         ),
         "a run whose heartbeat is 7 minutes old is alive with stale_after = 10 minutes"
     );
+    assert!(
+        matches!(
+            store
+                .begin_run("prod", &features, at(100_000), Duration::MAX)
+                .await,
+            Err(StoreError::ConsoleBusy { .. })
+        ),
+        "with an unbounded stale_after a running run is never stale"
+    );
     // Another console is independent.
     store
         .begin_run("lab", &features, at(1), stale)
@@ -1558,6 +1567,11 @@ pub async fn check_stale_computation(store: &dyn Store) {
         off.iter().all(|d| !d.stale),
         "stale_days = 0 disables staleness"
     );
+    let huge = store
+        .list_devices(&list(u32::MAX, true, t0()))
+        .await
+        .expect("a huge stale_days is valid");
+    assert!(huge.is_empty(), "nothing is inactive for u32::MAX days");
 }
 
 pub async fn check_device_filters(store: &dyn Store) {
