@@ -92,6 +92,9 @@ pub struct Page<T> {
     pub cursor: Option<String>,
     /// The cursor of the next page; `None` at the end of data (`null`, `""` and `"null"` alike).
     pub next_cursor: Option<String>,
+    /// `pagination.totalItems` as sent: a hint for progress only (0 with `skipCount`, and
+    /// never used to decide when paging ends).
+    pub total_items: Option<u64>,
 }
 
 /// What `verify` learnt about a capability.
@@ -334,6 +337,11 @@ impl Client {
                 .as_ref()
                 .and_then(|p| p.next())
                 .map(str::to_string),
+            total_items: env
+                .pagination
+                .as_ref()
+                .and_then(|p| p.total_items)
+                .and_then(|t| u64::try_from(t).ok()),
         })
     }
 

@@ -50,10 +50,10 @@ pub fn sink(quiet: bool) -> ProgressDisplay {
                 b.set_position(already);
             }
             Progress::Page { records, total, .. } => {
-                if let Some(t) = total {
-                    if t > b.length().unwrap_or(0) {
-                        b.set_length(t);
-                    }
+                if let Some(t) = total
+                    && t > b.length().unwrap_or(0)
+                {
+                    b.set_length(t);
                 }
                 b.set_position(records);
             }
@@ -80,16 +80,16 @@ pub fn sink(quiet: bool) -> ProgressDisplay {
                 records,
                 total,
             } => {
-                if let Ok(mut l) = last.lock() {
-                    if l.elapsed() >= Duration::from_secs(2) {
-                        *l = Instant::now();
-                        match total {
-                            Some(t) if t > 0 => eprintln!(
-                                "{feature}: {records}/{t} records ({:.0}%)",
-                                records as f64 * 100.0 / t as f64
-                            ),
-                            _ => eprintln!("{feature}: {records} records"),
-                        }
+                if let Ok(mut l) = last.lock()
+                    && l.elapsed() >= Duration::from_secs(2)
+                {
+                    *l = Instant::now();
+                    match total {
+                        Some(t) if t > 0 => eprintln!(
+                            "{feature}: {records}/{t} records ({:.0}%)",
+                            records as f64 * 100.0 / t as f64
+                        ),
+                        _ => eprintln!("{feature}: {records} records"),
                     }
                 }
             }

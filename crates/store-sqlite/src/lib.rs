@@ -35,7 +35,7 @@ const DEVICES_FEATURE: &str = "devices";
 
 /// Page cache per connection, in KiB (negative `cache_size`). The default 2 MiB makes every
 /// upsert into a 100k-device table re-read index and table pages from the OS.
-const CACHE_SIZE_KIB: i64 = -65_536;
+const CACHE_SIZE_KIB: i64 = -16_384;
 
 /// How long a statement waits for another process's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);

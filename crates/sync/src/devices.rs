@@ -189,6 +189,7 @@ pub async fn run_pass(
     progress: &ProgressSink,
 ) -> Result<DeviceReport, SyncError> {
     let mut report = DeviceReport::default();
+    let t_start = std::time::Instant::now();
     let checkpoints = store.load_checkpoints(console, FEATURE).await?;
     let plan_complete = checkpoints
         .iter()
@@ -286,19 +287,17 @@ pub async fn run_pass(
     report.kind = Some(kind);
     report.streams = streams.len();
 
-    // A progress total: one cheap count request on a full pass.
+    // The progress total comes from each stream's first page (`totalItems`): a separate count
+    // request would cost a round trip before the first page.
     let already: u64 = streams.iter().map(|s| s.records).sum();
-    let total_hint = if kind == PassKind::Full {
-        count_agents(client, &opts.scope).await
-    } else {
-        None
-    };
+    let expected = Arc::new(AtomicU64::new(0));
     progress.emit(Progress::Started {
         feature: FEATURE,
-        total: total_hint,
+        total: None,
         already,
     });
 
+    let t_planned = std::time::Instant::now();
     let done_records = Arc::new(AtomicU64::new(already));
     let counters = Arc::new(PassCounters::default());
     let pending: Vec<StreamPlan> = streams.iter().filter(|s| !s.done).cloned().collect();
@@ -308,6 +307,7 @@ pub async fn run_pass(
         let done_records = done_records.clone();
         let counters = counters.clone();
         let since = since.clone();
+        let expected = expected.clone();
         async move {
             run_stream(
                 &client,
@@ -321,7 +321,7 @@ pub async fn run_pass(
                 &done_records,
                 &counters,
                 progress,
-                total_hint,
+                &expected,
             )
             .await
         }
@@ -340,6 +340,7 @@ pub async fn run_pass(
     report.updated = counters.updated.load(Ordering::Relaxed);
     report.rejected = counters.rejected.load(Ordering::Relaxed);
 
+    let t_streamed = std::time::Instant::now();
     // Every stream is complete: decide removals (full) and advance the watermark.
     let mut watermark: Option<String> = since.clone();
     for s in &streams {
@@ -364,6 +365,13 @@ pub async fn run_pass(
                 .await?
         }
     };
+    tracing::info!(
+        plan_ms = (t_planned - t_start).as_millis() as u64,
+        pages_ms = (t_streamed - t_planned).as_millis() as u64,
+        complete_ms = t_streamed.elapsed().as_millis() as u64,
+        records = report.records,
+        "Device pass finished."
+    );
     progress.emit(Progress::Finished {
         feature: FEATURE,
         records: report.records,
@@ -440,32 +448,11 @@ fn base_query(filters: &[(String, String)]) -> Vec<(String, String)> {
     q
 }
 
-async fn count_agents(client: &Client, scope: &Scope) -> Option<u64> {
-    let mut total = 0u64;
-    for (_, filters) in scope_filters(scope) {
-        let mut q: Vec<(&str, String)> = filters
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.clone()))
-            .collect();
-        q.push(("isDecommissioned", "true,false".to_string()));
-        q.push(("countOnly", "true".to_string()));
-        let env = client
-            .get::<Vec<serde_json::Value>>(AGENTS, &q)
-            .await
-            .ok()?;
-        total += env
-            .pagination
-            .and_then(|p| p.total_items)
-            .unwrap_or(0)
-            .max(0) as u64;
-    }
-    Some(total)
-}
-
 /// One page, fetched and converted ahead of its write.
 struct ReadyPage {
     devices: Vec<s1bridge_store::Device>,
     next_cursor: Option<String>,
+    total_items: Option<u64>,
     rejected: u64,
 }
 
@@ -500,6 +487,7 @@ fn spawn_producer(
                 ReadyPage {
                     devices,
                     next_cursor: page.next_cursor,
+                    total_items: page.total_items,
                     rejected,
                 }
             });
@@ -525,7 +513,7 @@ async fn run_stream(
     done_records: &AtomicU64,
     counters: &PassCounters,
     progress: &ProgressSink,
-    total_hint: Option<u64>,
+    expected: &AtomicU64,
 ) -> Result<StreamPlan, SyncError> {
     let query = base_query(&s.filters);
     let mut restarted = false;
@@ -542,6 +530,9 @@ async fn run_stream(
                     break;
                 }
             };
+            if first {
+                expected.fetch_add(page.total_items.unwrap_or(0), Ordering::Relaxed);
+            }
             first = false;
             if page.rejected > 0 {
                 counters
@@ -566,10 +557,11 @@ async fn run_stream(
             counters.updated.fetch_add(stats.updated, Ordering::Relaxed);
             let n = page.devices.len() as u64;
             let total = done_records.fetch_add(n, Ordering::Relaxed) + n;
+            let hint = expected.load(Ordering::Relaxed);
             progress.emit(Progress::Page {
                 feature: FEATURE,
                 records: total,
-                total: total_hint,
+                total: (hint > 0).then_some(hint),
             });
         }
         match failed {
