@@ -25,10 +25,13 @@ use s1bridge_store::{
 };
 
 /// The embedded migrations, in order. Migration `n` brings the schema to version `n`.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_run_owner.sql")),
+];
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The feature whose pass `complete_full_pass` finishes.
 const DEVICES_FEATURE: &str = "devices";
@@ -657,7 +660,7 @@ fn read_feature(row: &Row<'_>) -> rusqlite::Result<FeatureOutcome> {
     })
 }
 
-const RUN_COLUMNS: &str = "run_id, console, status, started_at, finished_at, heartbeat_at";
+const RUN_COLUMNS: &str = "run_id, console, status, started_at, finished_at, heartbeat_at, owner";
 
 fn read_run(row: &Row<'_>) -> rusqlite::Result<SyncRun> {
     let status: String = row.get(2)?;
@@ -675,6 +678,7 @@ fn read_run(row: &Row<'_>) -> rusqlite::Result<SyncRun> {
         started_at: get_ts(row, 3)?,
         finished_at: get_opt_ts(row, 4)?,
         heartbeat_at: get_opt_ts(row, 5)?,
+        owner: row.get(6)?,
         features: Vec::new(),
     })
 }
@@ -1334,6 +1338,25 @@ fn incremental_pass(
     })
 }
 
+/// Mark a running run abandoned and its unfinished features failed, saying why.
+fn abandon(tx: &Transaction<'_>, run_id: i64, now: &str, why: &str) -> Result<()> {
+    const DOING: &str = "abandoning a sync run";
+    tx.execute(
+        "UPDATE sync_runs SET status = 'abandoned', finished_at = ?2
+         WHERE run_id = ?1 AND status = 'running'",
+        rusqlite::params![run_id, now],
+    )
+    .ctx(DOING)?;
+    tx.execute(
+        "UPDATE run_features SET status = 'failed', finished_at = ?2,
+             reason = 'the sync process stopped before this feature finished (run abandoned: ' || ?3 || ')'
+         WHERE run_id = ?1 AND status = 'running'",
+        rusqlite::params![run_id, now, why],
+    )
+    .ctx(DOING)?;
+    Ok(())
+}
+
 fn begin(
     conn: &mut Connection,
     console: &str,
@@ -1346,28 +1369,30 @@ fn begin(
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .ctx(DOING)?;
-    let running: Vec<(i64, DateTime<Utc>, Option<DateTime<Utc>>)> = {
+    #[allow(clippy::type_complexity)]
+    let running: Vec<(i64, DateTime<Utc>, Option<DateTime<Utc>>, Option<String>)> = {
         let mut stmt = tx
             .prepare_cached(
-                "SELECT run_id, started_at, heartbeat_at FROM sync_runs
+                "SELECT run_id, started_at, heartbeat_at, owner FROM sync_runs
                  WHERE console = ?1 AND status = 'running' ORDER BY run_id",
             )
             .ctx(DOING)?;
         stmt.query_map([console], |r| {
-            Ok((r.get(0)?, get_ts(r, 1)?, get_opt_ts(r, 2)?))
+            Ok((r.get(0)?, get_ts(r, 1)?, get_opt_ts(r, 2)?, r.get(3)?))
         })
         .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
         .ctx(DOING)?
     };
     // An unrepresentable cutoff (absurd stale_after) means no run is ever stale.
     let cutoff = started_at.checked_sub_signed(stale_after);
-    for (run_id, run_started, heartbeat) in running {
+    for (run_id, run_started, heartbeat, owner) in running {
         let alive_at = heartbeat.map_or(run_started, |h| h.max(run_started));
         if cutoff.is_none_or(|cutoff| alive_at > cutoff) {
             return Err(StoreError::ConsoleBusy {
                 console: console.to_string(),
                 run_id,
                 started_at: run_started,
+                owner,
             });
         }
         tracing::warn!(
@@ -1376,18 +1401,7 @@ fn begin(
             last_alive = %alive_at,
             "marking a sync run abandoned: its process stopped sending heartbeats"
         );
-        tx.execute(
-            "UPDATE sync_runs SET status = 'abandoned', finished_at = ?2 WHERE run_id = ?1",
-            rusqlite::params![run_id, now],
-        )
-        .ctx(DOING)?;
-        tx.execute(
-            "UPDATE run_features SET status = 'failed', finished_at = ?2,
-                 reason = 'the sync process stopped before this feature finished (run abandoned)'
-             WHERE run_id = ?1 AND status = 'running'",
-            rusqlite::params![run_id, now],
-        )
-        .ctx(DOING)?;
+        abandon(&tx, run_id, &now, "its process stopped sending heartbeats")?;
     }
     let run_id: i64 = tx
         .query_row(
@@ -1532,6 +1546,38 @@ impl Store for SqliteStore {
         let planned = json(serde_json::to_string(features), "the run's features")?;
         self.with_writer(move |conn| begin(conn, &console, &planned, started_at, stale_after))
             .await
+    }
+
+    async fn set_run_owner(&self, run_id: i64, owner: &str) -> Result<()> {
+        let owner = owner.to_string();
+        self.with_writer(move |conn| {
+            const DOING: &str = "recording the owner of a sync run";
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .ctx(DOING)?;
+            require_run(&tx, run_id)?;
+            tx.execute(
+                "UPDATE sync_runs SET owner = ?2 WHERE run_id = ?1",
+                rusqlite::params![run_id, owner],
+            )
+            .ctx(DOING)?;
+            tx.commit().ctx(DOING)
+        })
+        .await
+    }
+
+    async fn abandon_run(&self, run_id: i64, at: DateTime<Utc>, why: &str) -> Result<()> {
+        let why = why.to_string();
+        self.with_writer(move |conn| {
+            const DOING: &str = "abandoning a sync run";
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .ctx(DOING)?;
+            require_run(&tx, run_id)?;
+            abandon(&tx, run_id, &ts(&at), &why)?;
+            tx.commit().ctx(DOING)
+        })
+        .await
     }
 
     async fn heartbeat_run(&self, run_id: i64, at: DateTime<Utc>) -> Result<()> {

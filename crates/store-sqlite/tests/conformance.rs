@@ -334,3 +334,34 @@ async fn page_counts_are_right_after_inserts_into_other_tables() {
     );
     assert_eq!(store.count_devices("prod").await.expect("count").present, 4);
 }
+
+/// A database written by the first schema version is upgraded in place, keeping its data.
+#[tokio::test]
+async fn a_version_1_database_is_upgraded_with_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(include_str!("../migrations/0001_init.sql"))
+            .unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO sync_runs (console, status, started_at, planned)
+             VALUES ('old', 'ok', '2026-01-01T00:00:00.000000000Z', '[]')",
+            [],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).expect("upgrade succeeds");
+    let runs = s1bridge_store::Store::list_runs(&store, Some("old"), 0)
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 1, "the old run survived the upgrade");
+    assert_eq!(runs[0].owner, None);
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let v: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, SCHEMA_VERSION);
+}

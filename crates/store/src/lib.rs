@@ -27,11 +27,13 @@ pub enum StoreError {
     SchemaTooNew { found: i64, supported: i64 },
     #[error("not found: {0}")]
     NotFound(String),
-    #[error("another sync of console '{console}' is running (run {run_id}, started {started_at})")]
+    #[error("another sync of console '{console}' is running (run {run_id}, started {started_at}{}); wait for it to finish", owner.as_ref().map(|o| format!(", by {o}")).unwrap_or_default())]
     ConsoleBusy {
         console: String,
         run_id: i64,
         started_at: DateTime<Utc>,
+        /// The process that holds it (`host:pid`), when recorded.
+        owner: Option<String>,
     },
     #[error("database error: {0}")]
     Backend(String),
@@ -76,6 +78,12 @@ pub trait Store: Send + Sync {
         started_at: DateTime<Utc>,
         stale_after: chrono::Duration,
     ) -> Result<i64>;
+    /// Record which process runs a run (`host:pid`), so that a run whose process died can be
+    /// recognised at once.
+    async fn set_run_owner(&self, run_id: i64, owner: &str) -> Result<()>;
+    /// Declare a running run abandoned (its process is gone): the run becomes `abandoned` and its
+    /// unfinished features `failed` with `why`. A run that already finished is left as it is.
+    async fn abandon_run(&self, run_id: i64, at: DateTime<Utc>, why: &str) -> Result<()>;
     /// Refresh a running run's heartbeat (proves the process is alive). Fails with
     /// [`StoreError::NotFound`] when the run does not exist or is no longer running (for example
     /// another process declared it abandoned): the caller should stop.

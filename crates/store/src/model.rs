@@ -110,6 +110,8 @@ pub struct SyncRun {
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub heartbeat_at: Option<DateTime<Utc>>,
+    /// The process that ran it (`host:pid`).
+    pub owner: Option<String>,
     pub features: Vec<FeatureOutcome>,
 }
 

@@ -62,6 +62,7 @@ macro_rules! store_conformance_tests {
             check_consoles,
             check_begin_run_refuses_a_busy_console,
             check_begin_run_abandons_a_stale_run,
+            check_run_owner_and_abandon,
             check_concurrent_begin_run_starts_one,
             check_heartbeat_requires_a_running_run,
             check_run_lifecycle,
@@ -316,6 +317,7 @@ pub async fn check_begin_run_refuses_a_busy_console(store: &dyn Store) {
             console,
             run_id,
             started_at,
+            ..
         }) => {
             assert_eq!(console, "prod");
             assert_eq!(run_id, first);
@@ -465,6 +467,74 @@ pub async fn check_begin_run_abandons_a_stale_run(store: &dyn Store) {
     assert_eq!(silent.status, RunStatus::Abandoned);
 }
 
+/// The owner of a running run is reported by `ConsoleBusy` and listed; `abandon_run` frees the
+/// console at once and fails the run's unfinished features with the reason.
+pub async fn check_run_owner_and_abandon(store: &dyn Store) {
+    let features = vec!["devices".to_string()];
+    let stale = Duration::minutes(10);
+    let run = store
+        .begin_run("prod", &features, at(0), stale)
+        .await
+        .expect("run starts");
+    store
+        .set_run_owner(run, "host-a:4242")
+        .await
+        .expect("owner");
+    store
+        .record_feature(run, &outcome("devices", FeatureStatus::Running, 0))
+        .await
+        .expect("feature");
+    match store.begin_run("prod", &features, at(1), stale).await {
+        Err(StoreError::ConsoleBusy { run_id, owner, .. }) => {
+            assert_eq!(run_id, run);
+            assert_eq!(owner.as_deref(), Some("host-a:4242"));
+        }
+        other => panic!("expected ConsoleBusy with the owner, got {other:?}"),
+    }
+    store
+        .abandon_run(run, at(2), "its process (pid 4242) is gone")
+        .await
+        .expect("abandon");
+    let r = store.get_run(run).await.expect("get").expect("exists");
+    assert_eq!(r.status, RunStatus::Abandoned);
+    assert_eq!(r.owner.as_deref(), Some("host-a:4242"));
+    assert_eq!(r.features[0].status, FeatureStatus::Failed);
+    assert!(
+        r.features[0]
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("pid 4242"),
+        "{:?}",
+        r.features[0].reason
+    );
+    // The console is free again, well inside stale_after.
+    let next = store
+        .begin_run("prod", &features, at(3), stale)
+        .await
+        .expect("console free after abandon");
+    assert_ne!(next, run);
+    // Abandoning a run that finished changes nothing.
+    store
+        .finish_run(next, RunStatus::Ok, at(4))
+        .await
+        .expect("finish");
+    store.abandon_run(next, at(5), "late").await.expect("no-op");
+    assert_eq!(
+        store
+            .get_run(next)
+            .await
+            .expect("get")
+            .expect("exists")
+            .status,
+        RunStatus::Ok
+    );
+    assert!(matches!(
+        store.set_run_owner(999_999, "x:1").await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
 pub async fn check_concurrent_begin_run_starts_one(store: &dyn Store) {
     let features = vec!["devices".to_string()];
     let stale = Duration::minutes(10);
@@ -530,6 +600,7 @@ pub async fn check_run_lifecycle(store: &dyn Store) {
             started_at: at(0),
             finished_at: None,
             heartbeat_at: None,
+            owner: None,
             features: vec![],
         }
     );

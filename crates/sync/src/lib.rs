@@ -156,9 +156,7 @@ pub async fn run(
         .iter()
         .map(|f| f.as_str().to_string())
         .collect();
-    let run_id = store
-        .begin_run(&opts.console, &names, Utc::now(), opts.stale_run_after)
-        .await?;
+    let run_id = begin_run(&store, &opts.console, &names, opts.stale_run_after).await?;
 
     // Heartbeat while the run is open, so a concurrent sync knows we are alive and a dead
     // process is detected.
@@ -249,6 +247,76 @@ pub async fn run(
         devices: device_report,
         elapsed_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+/// This process, as recorded on the runs it owns: `host:pid`.
+pub fn process_owner() -> String {
+    format!("{}:{}", host_name(), std::process::id())
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// True when `owner` names a process on this host that no longer exists. Runs owned by another
+/// host, or whose liveness cannot be told, are left to the heartbeat timeout.
+fn owner_is_dead(owner: &str) -> bool {
+    let Some((host, pid)) = owner.rsplit_once(':') else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    if host != host_name() || pid == std::process::id() {
+        return false;
+    }
+    let proc_root = std::path::Path::new("/proc");
+    proc_root.join("self").exists() && !proc_root.join(pid.to_string()).exists()
+}
+
+/// Open a run, recovering a console whose previous sync process was killed: a run held by a
+/// process of this host that no longer exists is abandoned at once rather than after its
+/// heartbeat goes stale.
+async fn begin_run(
+    store: &Arc<dyn Store>,
+    console: &str,
+    names: &[String],
+    stale_after: chrono::Duration,
+) -> Result<i64, SyncError> {
+    let run_id = match store
+        .begin_run(console, names, Utc::now(), stale_after)
+        .await
+    {
+        Err(StoreError::ConsoleBusy {
+            run_id,
+            owner: Some(owner),
+            ..
+        }) if owner_is_dead(&owner) => {
+            tracing::warn!(
+                run_id,
+                owner = %owner,
+                "The previous sync of this console was killed; abandoning its run and resuming from its checkpoints."
+            );
+            store
+                .abandon_run(
+                    run_id,
+                    Utc::now(),
+                    &format!("its process ({owner}) is no longer running"),
+                )
+                .await?;
+            store
+                .begin_run(console, names, Utc::now(), stale_after)
+                .await?
+        }
+        other => other?,
+    };
+    store.set_run_owner(run_id, &process_owner()).await?;
+    Ok(run_id)
 }
 
 /// A licence or permission problem makes a feature *unavailable* (the rest of the run goes
