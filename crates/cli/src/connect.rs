@@ -72,6 +72,35 @@ pub fn parse_url(raw: &str) -> Result<ConsoleUrl> {
     Ok(url)
 }
 
+/// `/agents=10:20` → ("/agents", 10 rps, burst 20); the burst defaults to the rate (at least 1).
+pub fn parse_rate_limit(spec: &str) -> Result<(String, s1bridge_api::limits::Limit)> {
+    let bad = || {
+        usage(format!(
+            "--rate-limit {spec:?}: expected PREFIX=RPS[:BURST], e.g. /agents=10:10"
+        ))
+    };
+    let (prefix, rest) = spec.split_once('=').ok_or_else(bad)?;
+    let (rps, burst) = match rest.split_once(':') {
+        Some((r, b)) => (r, Some(b)),
+        None => (rest, None),
+    };
+    let rps: f64 = rps.trim().parse().map_err(|_| bad())?;
+    if !(rps.is_finite() && rps > 0.0) || prefix.trim().is_empty() {
+        return Err(bad());
+    }
+    let burst: u32 = match burst {
+        Some(b) => b.trim().parse().map_err(|_| bad())?,
+        None => rps.ceil().max(1.0) as u32,
+    };
+    if burst == 0 {
+        return Err(bad());
+    }
+    Ok((
+        prefix.trim().to_string(),
+        s1bridge_api::limits::Limit::new(rps, burst),
+    ))
+}
+
 /// The console a command talks to: its name, its URL and a client.
 pub struct Connection {
     pub name: String,
@@ -111,8 +140,12 @@ pub async fn connect(store: Option<&Arc<dyn Store>>, conn: &ConnArgs) -> Result<
         }
     };
     let token = read_token(conn)?;
-    let client =
-        Client::new(ClientOptions::new(url.clone(), token)).context("building the API client")?;
+    let mut options = ClientOptions::new(url.clone(), token);
+    for spec in &conn.rate_limits {
+        let (prefix, limit) = parse_rate_limit(spec)?;
+        options.limits.set(&prefix, limit);
+    }
+    let client = Client::new(options).context("building the API client")?;
     Ok(Connection { name, url, client })
 }
 
@@ -191,4 +224,27 @@ pub async fn sync_cmd(db: Option<String>, args: SyncArgs, quiet: bool) -> Result
         output::print_run_report(&report, &c.client.stats());
     }
     Ok(report.exit_code() as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_rate_limit;
+
+    #[test]
+    fn rate_limit_specs() {
+        let (p, l) = parse_rate_limit("/agents=10:20").unwrap();
+        assert_eq!((p.as_str(), l.per_second, l.burst), ("/agents", 10.0, 20));
+        let (_, l) = parse_rate_limit("/threat-intelligence=0.5").unwrap();
+        assert_eq!((l.per_second, l.burst), (0.5, 1));
+        for bad in [
+            "/agents",
+            "=5",
+            "/agents=0",
+            "/agents=x",
+            "/agents=5:0",
+            "/agents=-1",
+        ] {
+            assert!(parse_rate_limit(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -47,6 +47,10 @@ pub struct ConnArgs {
     /// File holding the API token (otherwise S1_API_TOKEN is used).
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+    /// Override the published rate limit of an API path prefix, in requests per second with an
+    /// optional burst, e.g. `--rate-limit /agents=10:10` (repeatable).
+    #[arg(long = "rate-limit", value_name = "PREFIX=RPS[:BURST]")]
+    pub rate_limits: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]

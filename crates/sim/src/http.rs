@@ -8,7 +8,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use s1bridge_api::API_PREFIX;
 use s1bridge_api::features::Capability;
@@ -23,7 +23,70 @@ use crate::tenant::all_sites;
 use crate::{Faults, Inner, LoggedRequest, Simulator, lock, read};
 
 pub(crate) fn router(sim: Simulator) -> Router {
-    Router::new().fallback(handle).with_state(sim)
+    use axum::routing::{get, post};
+    // The control plane (not part of the SentinelOne API): drive tenant changes and faults of a
+    // running simulator from outside, e.g. `s1bridge sim` in a manual test. It needs the
+    // simulator's token like every API call.
+    Router::new()
+        .route("/_sim/changes", post(control_changes))
+        .route(
+            "/_sim/faults",
+            get(control_get_faults).put(control_set_faults),
+        )
+        .route("/_sim/stats", get(control_stats))
+        .fallback(handle)
+        .with_state(sim)
+}
+
+fn control_denied(sim: &Simulator, headers: &HeaderMap) -> Option<Response> {
+    if sim.inner.authenticated(headers) {
+        None
+    } else {
+        Some(
+            (
+                StatusCode::UNAUTHORIZED,
+                "the simulator's control plane needs Authorization: ApiToken <its token>\n",
+            )
+                .into_response(),
+        )
+    }
+}
+
+async fn control_changes(
+    State(sim): State<Simulator>,
+    headers: HeaderMap,
+    axum::Json(changes): axum::Json<crate::TenantChanges>,
+) -> Response {
+    if let Some(r) = control_denied(&sim, &headers) {
+        return r;
+    }
+    axum::Json(sim.apply_changes(&changes)).into_response()
+}
+
+async fn control_get_faults(State(sim): State<Simulator>, headers: HeaderMap) -> Response {
+    if let Some(r) = control_denied(&sim, &headers) {
+        return r;
+    }
+    axum::Json(read(&sim.inner.faults).clone()).into_response()
+}
+
+async fn control_set_faults(
+    State(sim): State<Simulator>,
+    headers: HeaderMap,
+    axum::Json(faults): axum::Json<Faults>,
+) -> Response {
+    if let Some(r) = control_denied(&sim, &headers) {
+        return r;
+    }
+    sim.set_faults(faults.clone());
+    axum::Json(faults).into_response()
+}
+
+async fn control_stats(State(sim): State<Simulator>, headers: HeaderMap) -> Response {
+    if let Some(r) = control_denied(&sim, &headers) {
+        return r;
+    }
+    axum::Json(sim.stats()).into_response()
 }
 
 async fn handle(State(sim): State<Simulator>, req: Request) -> Response {

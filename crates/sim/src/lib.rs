@@ -146,7 +146,7 @@ pub struct TenantChanges {
 }
 
 /// The agent ids each change touched.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ChangeReport {
     pub added: Vec<String>,
     pub updated: Vec<String>,

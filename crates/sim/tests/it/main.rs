@@ -1,6 +1,7 @@
 //! Integration tests of the simulator: fidelity to the real samples, Swagger conformance,
 //! determinism and scale, pagination, faults.
 
+mod control;
 mod determinism;
 mod faults;
 mod fidelity;
