@@ -64,6 +64,10 @@ pub struct BenchResult {
     pub rate_limit_bound_seconds: Option<f64>,
     /// full_sync_seconds / rate_limit_bound_seconds.
     pub ratio_to_bound: Option<f64>,
+    /// The rate-limit bound plus the two round trips no client can avoid: listing the sites
+    /// before their cursors can start, and waiting for the last page after its request.
+    pub bound_with_round_trips_seconds: Option<f64>,
+    pub ratio_to_bound_with_round_trips: Option<f64>,
     pub peak_rss_mb: Option<f64>,
     pub incremental_requests_unchanged: u64,
     pub incremental_seconds: f64,
@@ -186,6 +190,11 @@ pub async fn run(args: BenchArgs) -> Result<u8> {
         throttle_wait_ms: stats.throttle_wait_ms,
         rate_limit_bound_seconds: bound,
         ratio_to_bound: bound.filter(|b| *b > 0.0).map(|b| full_secs / b),
+        bound_with_round_trips_seconds: bound.map(|b| b + 2.0 * args.latency_ms as f64 / 1000.0),
+        ratio_to_bound_with_round_trips: bound
+            .map(|b| b + 2.0 * args.latency_ms as f64 / 1000.0)
+            .filter(|b| *b > 0.0)
+            .map(|b| full_secs / b),
         peak_rss_mb: peak,
         incremental_requests_unchanged: inc_requests,
         incremental_seconds: inc_secs,
@@ -222,6 +231,14 @@ pub async fn run(args: BenchArgs) -> Result<u8> {
                 f(result.rate_limit_bound_seconds, " s"),
             ],
             vec!["wall / bound".into(), f(result.ratio_to_bound, "x")],
+            vec![
+                "bound + 2 dependent round trips".into(),
+                f(result.bound_with_round_trips_seconds, " s"),
+            ],
+            vec![
+                "wall / (bound + round trips)".into(),
+                f(result.ratio_to_bound_with_round_trips, "x"),
+            ],
             vec![
                 "peak RSS (incl. simulator)".into(),
                 f(result.peak_rss_mb, " MB"),
