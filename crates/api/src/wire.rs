@@ -693,3 +693,261 @@ mod projection_tests {
         assert_eq!(r.network_interfaces[0].inet, vec!["10.0.0.1"]);
     }
 }
+
+/// One row of `GET /application-management/risks`: one (CVE, endpoint, application) finding.
+/// Every field of the real captures (s1-samples/application-management-risks-*) plus the Swagger
+/// VLN-SKU fields. Scores stay strings on the wire (`"7.80"`, exactly as the console sends them,
+/// so re-serialising is faithful); use [`Risk::base_score_f64`] and friends for arithmetic.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Risk {
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub application: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub application_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub application_vendor: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub application_version: Option<String>,
+    /// CVSS base score as the console sends it: a decimal string, e.g. `"7.80"`.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub base_score: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub cve_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub cvss_version: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub days_detected: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub detection_date: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub endpoint_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub endpoint_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub endpoint_type: Option<String>,
+    /// `Not Defined|Unproven|Proof of Concept|Functional|High` (VLN SKU).
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub exploit_code_maturity: Option<String>,
+    /// `Not Defined|Unknown|Yes` in `/risks/cves`; not in the row schema, kept free-form.
+    #[serde(default)]
+    pub exploited_in_the_wild: Option<Value>,
+    /// The console's row id (18-19 digits). A finding that disappears and comes back gets a
+    /// new one.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub last_scan_date: Option<String>,
+    /// `Succeeded|Failed`.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub last_scan_result: Option<String>,
+    /// `""` in every capture; typed `any` in the Swagger.
+    #[serde(default)]
+    pub mark_type: Option<Value>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub marked_by: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub marked_date: Option<String>,
+    /// `Not mitigated|To be patched|On hold` (VLN SKU).
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub mitigation_status: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub mitigation_status_change_time: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub mitigation_status_changed_by: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub mitigation_status_reason: Option<String>,
+    /// NVD base score, a decimal string like `base_score`.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub nvd_base_score: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub nvd_cvss_version: Option<String>,
+    /// `windows|macos|linux|windows_legacy`.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub os_type: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub published_date: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub reason: Option<String>,
+    /// `Not Defined|Official Fix|Temporary Fix|Workaround|Unavailable`.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub remediation_level: Option<String>,
+    /// `Not Defined|Unknown|Reasonable|Confirmed`.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub report_confidence: Option<String>,
+    /// S1's risk score, a decimal string (VLN SKU).
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub risk_score: Option<String>,
+    /// Upper case: `CRITICAL|HIGH|MEDIUM|LOW|NONE`.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub severity: Option<String>,
+    /// `Detected|Removed` (`Removed` rows only with `includeRemovals=true`).
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub status: Option<String>,
+}
+
+/// A decimal score string (`"7.80"`, `" 9.8 "`) as a number; `None` for missing or non-numeric.
+fn score(s: Option<&str>) -> Option<f64> {
+    s.and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite())
+}
+
+impl Risk {
+    /// `baseScore` as a number (`"7.80"` → 7.8).
+    pub fn base_score_f64(&self) -> Option<f64> {
+        score(self.base_score.as_deref())
+    }
+    /// `nvdBaseScore` as a number.
+    pub fn nvd_base_score_f64(&self) -> Option<f64> {
+        score(self.nvd_base_score.as_deref())
+    }
+    /// `riskScore` as a number.
+    pub fn risk_score_f64(&self) -> Option<f64> {
+        score(self.risk_score.as_deref())
+    }
+}
+
+/// `GET /installed-applications` items (the deprecated Application Risk API).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct InstalledApplication {
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub agent_computer_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub agent_domain: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub agent_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
+    pub agent_infected: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
+    pub agent_is_active: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
+    pub agent_is_decommissioned: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub agent_machine_type: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub agent_network_status: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub agent_operational_state: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub agent_os_type: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub agent_uuid: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub agent_version: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub created_at: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub installed_at: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub os_type: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub publisher: Option<String>,
+    /// `none|low|medium|high|critical` (lower case in this API).
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub risk_level: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
+    pub signed: Option<bool>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub size: Option<i64>,
+    /// `app|kb|patch|chromeExtension|edgeExtension|firefoxExtension|safariExtension`.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub r#type: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub updated_at: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub version: Option<String>,
+}
+
+/// `GET /installed-applications/cves` items (deprecated API). `score` is a JSON number here.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct InstalledApplicationCve {
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub created_at: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub cve_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub description: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub link: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub published_at: Option<String>,
+    /// `none|low|medium|high|critical`.
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub risk_level: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_f64")]
+    pub score: Option<f64>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub updated_at: Option<String>,
+}
+
+/// `GET /application-management/inventory` items: one per (application, vendor).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryApplication {
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub application_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub application_vendor: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub application_versions_count: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub endpoints_count: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_bool")]
+    pub estimate: Option<bool>,
+}
+
+/// `GET /application-management/inventory/endpoints` items: one application on one endpoint.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryEndpoint {
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub account_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub application_installation_date: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub application_installation_path: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub application_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub core_count: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub cpe: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub cpu_count: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub detection_date: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub endpoint_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub endpoint_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub endpoint_type: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub endpoint_uuid: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_i64")]
+    pub file_size: Option<i64>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub group_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub os_arch: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub os_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub os_type: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub os_version: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub site_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string")]
+    pub version: Option<String>,
+}
