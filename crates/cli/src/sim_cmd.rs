@@ -35,6 +35,15 @@ pub struct SimArgs {
     /// Fraction of requests answered 500.
     #[arg(long)]
     pub error_rate: Option<f64>,
+    /// Fraction of responses whose connection is reset mid-body.
+    #[arg(long)]
+    pub reset_rate: Option<f64>,
+    /// Fraction of 200 responses whose JSON body is cut short.
+    #[arg(long)]
+    pub truncate_rate: Option<f64>,
+    /// Answer every authenticated request 401 (a revoked token).
+    #[arg(long)]
+    pub unauthorized: bool,
     /// Deny a feature with 403 (repeatable): devices, vulnerabilities, access, firewall-control,
     /// blocklist, threat-intelligence, deep-visibility.
     #[arg(long, value_name = "FEATURE")]
@@ -89,8 +98,28 @@ pub fn load_config(args: &SimArgs) -> Result<SimConfig> {
     if args.rate_limits {
         cfg.rate_limits = true;
     }
+    for (name, rate) in [
+        ("--error-rate", args.error_rate),
+        ("--reset-rate", args.reset_rate),
+        ("--truncate-rate", args.truncate_rate),
+    ] {
+        if let Some(r) = rate
+            && !(0.0..=1.0).contains(&r)
+        {
+            return Err(usage(format!("{name} must be between 0 and 1, got {r}")));
+        }
+    }
     if let Some(v) = args.error_rate {
         cfg.faults.error_5xx_rate = v;
+    }
+    if let Some(v) = args.reset_rate {
+        cfg.faults.reset_rate = v;
+    }
+    if let Some(v) = args.truncate_rate {
+        cfg.faults.truncate_rate = v;
+    }
+    if args.unauthorized {
+        cfg.faults.unauthorized = true;
     }
     if let Some(v) = args.token_expires_in_days {
         cfg.token_expires_in_days = v;

@@ -287,3 +287,65 @@ async fn a_sync_killed_with_sigkill_resumes_on_the_next_run() {
     truth.sort();
     assert_eq!(stored, truth, "nothing lost, nothing duplicated");
 }
+
+/// `s1bridge sim` as its own process: flags shape the tenant and faults, a scenario file is read,
+/// and a bad scenario is a usage error naming the file.
+#[test]
+fn the_sim_command_serves_a_console_from_flags_and_scenarios() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let scenario = dir.path().join("expiring.toml");
+    std::fs::write(
+        &scenario,
+        "seed = 9\nagents = 30\ntoken_expires_in_days = 3\ntoken = \"tok-scenario-0123456789\"\n",
+    )
+    .unwrap();
+    let mut child = bin()
+        .args(["sim", "--listen", "127.0.0.1:0", "--scenario"])
+        .arg(&scenario)
+        .args(["--forbid", "access"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn sim");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {first:?}"))
+        .to_string();
+    let o = run(
+        &["verify", "--json", "--url", url.as_str()],
+        Some("tok-scenario-0123456789"),
+        &db,
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["expiry_warning"].is_string(), "3 days left warns: {v}");
+    let access = v["capabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["feature"] == "access")
+        .unwrap();
+    assert_eq!(access["status"], "missing permission");
+
+    std::fs::write(&scenario, "agents = \"many\"\n").unwrap();
+    let o = bin()
+        .args(["sim", "--listen", "127.0.0.1:0", "--scenario"])
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("expiring.toml"),
+        "names the file: {}",
+        text(&o)
+    );
+}
