@@ -32,7 +32,7 @@ pub fn sink(quiet: bool) -> ProgressDisplay {
         let bar = ProgressBar::new(0);
         bar.set_style(
             ProgressStyle::with_template(
-                "{spinner} {prefix:>8} [{bar:30}] {pos}/{len} records  {per_sec}  eta {eta}",
+                "{spinner} {prefix:>8} [{bar:30}] {pos}/{len} records ({percent}%)  {elapsed} elapsed, eta {eta}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
