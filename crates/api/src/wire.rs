@@ -729,8 +729,9 @@ pub struct Risk {
     /// `Not Defined|Unproven|Proof of Concept|Functional|High` (VLN SKU).
     #[serde(default, deserialize_with = "lenient::opt_string")]
     pub exploit_code_maturity: Option<String>,
-    /// `Not Defined|Unknown|Yes` in `/risks/cves`; not in the row schema, kept free-form.
-    #[serde(default)]
+    /// `Not Defined|Unknown|Yes` in `/risks/cves`; not in the row schema, kept free-form and
+    /// only serialised when set (so a row without it has exactly the console's key set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exploited_in_the_wild: Option<Value>,
     /// The console's row id (18-19 digits). A finding that disappears and comes back gets a
     /// new one.

@@ -52,15 +52,47 @@ fn control_denied(sim: &Simulator, headers: &HeaderMap) -> Option<Response> {
     }
 }
 
+/// Body of `POST /_sim/changes`: the agent changes and the finding changes, one `seed`.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct ControlChanges {
+    add: u32,
+    update: u32,
+    decommission: u32,
+    delete: u32,
+    fix_findings: u32,
+    new_findings: u32,
+    reopen_findings: u32,
+    seed: u64,
+}
+
 async fn control_changes(
     State(sim): State<Simulator>,
     headers: HeaderMap,
-    axum::Json(changes): axum::Json<crate::TenantChanges>,
+    axum::Json(c): axum::Json<ControlChanges>,
 ) -> Response {
     if let Some(r) = control_denied(&sim, &headers) {
         return r;
     }
-    axum::Json(sim.apply_changes(&changes)).into_response()
+    let mut report = sim.apply_changes(&crate::TenantChanges {
+        add: c.add,
+        update: c.update,
+        decommission: c.decommission,
+        delete: c.delete,
+        seed: c.seed,
+    });
+    if c.fix_findings + c.new_findings + c.reopen_findings > 0 {
+        let f = sim.apply_finding_changes(&crate::FindingChanges {
+            fix_findings: c.fix_findings,
+            new_findings: c.new_findings,
+            reopen_findings: c.reopen_findings,
+            seed: c.seed,
+        });
+        report.fixed_findings = f.fixed_findings;
+        report.new_findings = f.new_findings;
+        report.reopened_findings = f.reopened_findings;
+    }
+    axum::Json(report).into_response()
 }
 
 async fn control_get_faults(State(sim): State<Simulator>, headers: HeaderMap) -> Response {
@@ -456,12 +488,27 @@ impl Inner {
             }
             (Method::GET, "/agents") => self.list_agents(&p, scoped, false),
             (Method::GET, "/agents/count") => self.list_agents(&p, scoped, true),
+            // An older console has only the deprecated Application Risk API: the whole
+            // Application Management family is absent (that is how a client tells them apart).
+            (_, r)
+                if self.cfg.risk_api == crate::RiskApi::Deprecated
+                    && (r == "/application-management"
+                        || r.starts_with("/application-management/")) =>
+            {
+                Err(ApiError::NoSuchApi)
+            }
+            (Method::GET, "/application-management/risks") => self.list_risks(&p, scoped),
+            // Both generations answer on a current console: the newer Swagger still documents
+            // `/installed-applications` (tagged "Application Risk (Deprecated)"), and integrations
+            // still call it.
+            (Method::GET, "/installed-applications") => self.list_installed_apps(&p, scoped),
+            (Method::GET, "/installed-applications/cves") => {
+                self.list_installed_app_cves(&p, scoped)
+            }
             (
                 Method::GET,
-                "/application-management/risks"
-                | "/application-management/inventory"
+                "/application-management/inventory"
                 | "/application-management/inventory/endpoints"
-                | "/installed-applications"
                 | "/firewall-control"
                 | "/restrictions"
                 | "/threat-intelligence/iocs",

@@ -16,6 +16,7 @@ mod http;
 mod query;
 mod ratelimit;
 mod tenant;
+mod vuln;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -28,6 +29,7 @@ use s1bridge_api::wire::{Agent, Site};
 use serde::{Deserialize, Serialize};
 
 pub use tenant::Role;
+pub use vuln::{FindingKey, RiskApi};
 
 use crate::derive::{MICROS_PER_DAY, MICROS_PER_SEC, hash3, ts_micros, ts_secs};
 use crate::tenant::{Overlay, Override, Tenant};
@@ -63,6 +65,12 @@ pub struct SimConfig {
     pub rate_limit_scale: f64,
     /// Honour `Accept-Encoding: gzip` (fast compression level).
     pub gzip: bool,
+    /// Vulnerability findings (`/application-management/risks` rows) of every agent, derived on
+    /// demand. Capped at the smallest per-OS catalogue pool (21); 0 = no findings.
+    pub findings_per_agent: u32,
+    /// Which vulnerability API the console offers (current Application Management, or only the
+    /// deprecated Application Risk API of older consoles).
+    pub risk_api: RiskApi,
     pub faults: Faults,
 }
 
@@ -83,6 +91,8 @@ impl Default for SimConfig {
             rate_limits: false,
             rate_limit_scale: 1.0,
             gzip: true,
+            findings_per_agent: 8,
+            risk_api: RiskApi::Current,
             faults: Faults::default(),
         }
     }
@@ -145,13 +155,34 @@ pub struct TenantChanges {
     pub seed: u64,
 }
 
-/// The agent ids each change touched.
+/// Vulnerability-finding changes between syncs, applied by
+/// [`Simulator::apply_finding_changes`]. Deterministic from `seed` and the current state.
+///
+/// Kept apart from [`TenantChanges`] (which other crates build with exhaustive struct literals);
+/// the control plane `POST /_sim/changes` accepts both sets of fields in one body.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct FindingChanges {
+    /// Present findings that disappear (patched): gone from the list, `Removed` with
+    /// `includeRemovals=true`.
+    pub fix_findings: u32,
+    /// Findings that appear on an agent that did not have them.
+    pub new_findings: u32,
+    /// Previously fixed findings that come back with a NEW console row id.
+    pub reopen_findings: u32,
+    pub seed: u64,
+}
+
+/// The agent ids each change touched, and the findings.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ChangeReport {
     pub added: Vec<String>,
     pub updated: Vec<String>,
     pub decommissioned: Vec<String>,
     pub deleted: Vec<String>,
+    pub fixed_findings: Vec<FindingKey>,
+    pub new_findings: Vec<FindingKey>,
+    pub reopened_findings: Vec<FindingKey>,
 }
 
 pub(crate) const LOG_CAPACITY: usize = 10_000;
@@ -170,6 +201,7 @@ pub(crate) struct Inner {
     pub(crate) count_cache: Mutex<HashMap<String, u64>>,
     pub(crate) token_created_us: i64,
     pub(crate) token_expires_us: i64,
+    pub(crate) vulns: vuln::Vulns,
 }
 
 /// The simulator. Cheap to clone (an `Arc` inside).
@@ -208,6 +240,7 @@ impl Simulator {
     /// Build the tenant: O(accounts + sites + groups + users), independent of the agent count.
     pub fn new(cfg: SimConfig) -> Simulator {
         let tenant = Tenant::new(&cfg);
+        let cfg_findings = cfg.findings_per_agent;
         let overlay = Overlay {
             n_total: tenant.n_base,
             overrides: Default::default(),
@@ -240,6 +273,7 @@ impl Simulator {
                 count_cache: Mutex::new(HashMap::new()),
                 token_created_us,
                 token_expires_us,
+                vulns: vuln::Vulns::new(cfg_findings),
             }),
         }
     }
@@ -392,6 +426,18 @@ impl Simulator {
             .filter(|i| !ov.deleted.contains(i))
             .map(|i| self.inner.tenant.agent_id(i))
             .collect()
+    }
+
+    /// Fix, add and reopen vulnerability findings (see [`FindingChanges`]); the report lists the
+    /// affected findings. Deleted agents have no findings; decommissioned agents keep theirs.
+    pub fn apply_finding_changes(&self, c: &FindingChanges) -> ChangeReport {
+        self.inner.apply_finding_changes(c)
+    }
+
+    /// Ground truth: every finding `/application-management/risks` currently lists (without
+    /// `includeRemovals`), in row order. O(agents) — for tests, not for a million agents.
+    pub fn present_findings(&self) -> Vec<FindingKey> {
+        self.inner.present_findings()
     }
 
     /// The current record of an agent, if present.

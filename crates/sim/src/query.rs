@@ -27,6 +27,10 @@ pub(crate) enum ApiError {
     NotLicensed(Capability),
     /// 404. INVENTED body (no capture of an unknown-path 404 exists).
     NotFound,
+    /// 404 of a whole API family this console does not have (the Application Management API on
+    /// an older console). INVENTED body: the console's error envelope with the HTTP reason
+    /// phrase as title and the Flask/werkzeug default detail.
+    NoSuchApi,
     /// 500, the exact observed body.
     Internal,
     /// 429 with `Retry-After`. INVENTED: the real 429 body is unknown (research §7).
@@ -39,7 +43,7 @@ impl ApiError {
             ApiError::Validation(_) => 400,
             ApiError::Unauthorized => 401,
             ApiError::Forbidden | ApiError::NotLicensed(_) => 403,
-            ApiError::NotFound => 404,
+            ApiError::NotFound | ApiError::NoSuchApi => 404,
             ApiError::Internal => 500,
             ApiError::RateLimited(_) => 429,
         }
@@ -66,6 +70,15 @@ impl ApiError {
                 4_040_010,
                 Some("The requested resource was not found".into()),
                 "Resource not found",
+            ),
+            ApiError::NoSuchApi => (
+                4_040_010,
+                Some(
+                    "The requested URL was not found on the server. If you entered the URL \
+                     manually please check your spelling and try again."
+                        .into(),
+                ),
+                "Not Found",
             ),
             ApiError::Internal => (
                 5_000_010,
@@ -218,7 +231,7 @@ pub(crate) fn encode_cursor(s: &str) -> String {
     B64.encode(s.as_bytes())
 }
 
-fn decode_cursor(c: &str) -> Result<String, ApiError> {
+pub(crate) fn decode_cursor(c: &str) -> Result<String, ApiError> {
     let bad = || ApiError::Validation("cursor: Invalid cursor.".into());
     let raw = B64.decode(c.trim().as_bytes()).map_err(|_| bad())?;
     String::from_utf8(raw).map_err(|_| bad())
@@ -342,7 +355,11 @@ impl AgentFilter {
 impl Inner {
     /// Resolve `siteIds`/`accountIds`/`groupIds` (and a site-scoped token) to index classes.
     /// Unknown ids match nothing.
-    fn agent_classes(&self, p: &Params, scoped_site: Option<u64>) -> Result<Classes, ApiError> {
+    pub(crate) fn agent_classes(
+        &self,
+        p: &Params,
+        scoped_site: Option<u64>,
+    ) -> Result<Classes, ApiError> {
         let t = &self.tenant;
         let s_n = t.n_sites;
         let mut sites: Option<Vec<u64>> = None;
