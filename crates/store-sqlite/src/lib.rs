@@ -1227,6 +1227,43 @@ fn scope_json(scope: &Scope) -> Result<[String; 3]> {
     ])
 }
 
+/// Present devices of console ?1 that pass ?2 did not see, inside the scope (?4 = scope is
+/// empty; ?5/?6/?7 = JSON arrays of account/site/group ids). ?3 is free for the caller.
+const UNSEEN_IN_SCOPE: &str = "console = ?1 AND removed_at IS NULL AND last_pass_id <> ?2
+    AND (?4 OR account_id IN (SELECT value FROM json_each(?5))
+            OR site_id IN (SELECT value FROM json_each(?6))
+            OR group_id IN (SELECT value FROM json_each(?7)))";
+
+fn removal_candidates(
+    conn: &mut Connection,
+    console: &str,
+    pass_id: i64,
+    scope: &Scope,
+    limit: u32,
+) -> Result<Vec<String>> {
+    const DOING: &str = "listing devices a full pass did not see";
+    let [accounts, sites, groups] = scope_json(scope)?;
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT agent_id FROM devices WHERE {UNSEEN_IN_SCOPE} ORDER BY agent_id LIMIT ?3"
+        ))
+        .ctx(DOING)?;
+    stmt.query_map(
+        rusqlite::params![
+            console,
+            pass_id,
+            i64::from(limit),
+            scope.is_empty(),
+            accounts,
+            sites,
+            groups
+        ],
+        |r| r.get(0),
+    )
+    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
+    .ctx(DOING)
+}
+
 fn full_pass(
     conn: &mut Connection,
     console: &str,
@@ -1243,11 +1280,9 @@ fn full_pass(
         .ctx(DOING)?;
     let newly_removed = tx
         .execute(
-            "UPDATE devices SET removed_at = ?3, duplicate_of = NULL
-             WHERE console = ?1 AND removed_at IS NULL AND last_pass_id <> ?2
-               AND (?4 OR account_id IN (SELECT value FROM json_each(?5))
-                       OR site_id IN (SELECT value FROM json_each(?6))
-                       OR group_id IN (SELECT value FROM json_each(?7)))",
+            &format!(
+                "UPDATE devices SET removed_at = ?3, duplicate_of = NULL WHERE {UNSEEN_IN_SCOPE}"
+            ),
             rusqlite::params![
                 console,
                 pass_id,
@@ -1739,6 +1774,19 @@ impl Store for SqliteStore {
             full_pass(conn, &console, pass_id, &scope, at, watermark.as_deref())
         })
         .await
+    }
+
+    async fn removal_candidates(
+        &self,
+        console: &str,
+        pass_id: i64,
+        scope: &Scope,
+        limit: u32,
+    ) -> Result<Vec<String>> {
+        let console = console.to_string();
+        let scope = scope.clone();
+        self.with_writer(move |conn| removal_candidates(conn, &console, pass_id, &scope, limit))
+            .await
     }
 
     async fn complete_incremental_pass(

@@ -140,6 +140,17 @@ pub trait Store: Send + Sync {
         watermark: Option<&str>,
     ) -> Result<PassSummary>;
 
+    /// The agent ids `complete_full_pass(console, pass_id, scope, …)` would mark removed now
+    /// (present, inside `scope`, not seen by the pass), at most `limit`, in agent_id order. The
+    /// engine re-checks them against the console before deciding.
+    async fn removal_candidates(
+        &self,
+        console: &str,
+        pass_id: i64,
+        scope: &Scope,
+        limit: u32,
+    ) -> Result<Vec<String>>;
+
     /// Finish an incremental pass: recompute duplicates, advance the watermark, clear
     /// checkpoints. Never marks anything removed. `seen`/`restored` count the devices written by
     /// the pass ids of the feature's checkpoints (for features other than `devices`, `seen` is

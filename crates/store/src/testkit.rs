@@ -1165,11 +1165,34 @@ pub async fn check_full_pass_respects_scope(store: &dyn Store) {
     all.push(no_ids);
     page(store, "prod", 1, &all).await;
 
-    // A pass restricted to site-1 that saw nothing removes only site-1's devices.
+    // A pass restricted to site-1 that saw nothing removes only site-1's devices — exactly the
+    // candidates it announces beforehand.
     let site_scope = Scope {
         site_ids: vec!["site-1".to_string()],
         ..Scope::default()
     };
+    assert_eq!(
+        store
+            .removal_candidates("prod", 2, &site_scope, 100)
+            .await
+            .expect("candidates"),
+        vec!["1", "2"]
+    );
+    assert_eq!(
+        store
+            .removal_candidates("prod", 2, &site_scope, 1)
+            .await
+            .expect("limited"),
+        vec!["1"]
+    );
+    assert_eq!(
+        store
+            .removal_candidates("prod", 1, &site_scope, 100)
+            .await
+            .expect("seen"),
+        Vec::<String>::new(),
+        "devices the pass saw are never candidates"
+    );
     let summary = store
         .complete_full_pass("prod", 2, &site_scope, at(10), None)
         .await
@@ -1190,6 +1213,13 @@ pub async fn check_full_pass_respects_scope(store: &dyn Store) {
         site_ids: vec![],
         group_ids: vec!["grp-3".to_string()],
     };
+    assert_eq!(
+        store
+            .removal_candidates("prod", 3, &mixed, 100)
+            .await
+            .expect("candidates"),
+        vec!["3", "5"]
+    );
     let summary = store
         .complete_full_pass("prod", 3, &mixed, at(20), None)
         .await

@@ -59,6 +59,9 @@ pub struct DeviceReport {
     pub inserted: u64,
     pub updated: u64,
     pub rejected: u64,
+    /// Devices the streams did not see but that the console still has when asked by id (moved
+    /// between sites during the pass, for example): kept, not removed.
+    pub rechecked_present: u64,
     pub summary: PassSummary,
     pub watermark: Option<String>,
 }
@@ -349,6 +352,8 @@ pub async fn run_pass(
     report.watermark = watermark.clone();
     report.summary = match kind {
         PassKind::Full => {
+            report.rechecked_present =
+                recheck_removals(client, store, console, pass_id, &opts.scope).await?;
             store
                 .complete_full_pass(
                     console,
@@ -384,6 +389,64 @@ struct PassCounters {
     inserted: AtomicU64,
     updated: AtomicU64,
     rejected: AtomicU64,
+}
+
+/// At most this many removal candidates are re-checked by id (100 per request) before a full
+/// pass decides removals; beyond it (a whole site deleted, say) the pass is trusted.
+const RECHECK_LIMIT: u32 = 2000;
+const RECHECK_BATCH: usize = 100;
+
+/// Before removals are decided, ask the console by id about the devices the streams did not
+/// see. An agent that moved to another site while the pass ran is missed by both site streams;
+/// it is still in the console, so it is re-stamped with this pass (and its new site) instead of
+/// being marked removed.
+async fn recheck_removals(
+    client: &Client,
+    store: &Arc<dyn Store>,
+    console: &str,
+    pass_id: i64,
+    scope: &Scope,
+) -> Result<u64, SyncError> {
+    let candidates = store
+        .removal_candidates(console, pass_id, scope, RECHECK_LIMIT + 1)
+        .await?;
+    if candidates.len() > RECHECK_LIMIT as usize {
+        tracing::info!(
+            limit = RECHECK_LIMIT,
+            "More devices than the re-check limit were not seen by this pass; re-checking the first ones only."
+        );
+    }
+    let mut present = 0u64;
+    for chunk in candidates
+        .chunks(RECHECK_BATCH)
+        .take(RECHECK_LIMIT as usize / RECHECK_BATCH)
+    {
+        let query = [
+            ("ids", chunk.join(",")),
+            ("isDecommissioned", "true,false".to_string()),
+        ];
+        let page = client
+            .get_page::<AgentRecord>(AGENTS, &query, 1000, None)
+            .await?;
+        let now = Utc::now();
+        let devices: Vec<_> = page
+            .items
+            .iter()
+            .filter(|a| chunk.contains(&a.id))
+            .filter_map(|a| device_from_agent(console, a, now))
+            .collect();
+        if !devices.is_empty() {
+            present += devices.len() as u64;
+            tracing::info!(
+                count = devices.len(),
+                "Devices missed by the site streams are still in the console; keeping them."
+            );
+            store
+                .apply_device_page(console, pass_id, &devices, None)
+                .await?;
+        }
+    }
+    Ok(present)
 }
 
 fn incremental_filters(since: Option<&str>) -> Vec<(String, String)> {

@@ -246,3 +246,61 @@ async fn a_second_concurrent_run_of_the_same_console_is_refused() {
     .unwrap();
     assert_eq!(r.features[0].status, FeatureStatus::Ok);
 }
+
+/// An agent the site streams cannot see (it moved to another site while the pass ran) is
+/// re-checked by id before removals are decided: it is kept, with its new site.
+#[tokio::test]
+async fn a_device_missed_by_the_site_streams_is_rechecked_not_removed() {
+    let env = Env::new(small(120)).await;
+    let client = env.client();
+    let mut opts = SyncOptions::new("c");
+    opts.devices.full = true;
+    s1bridge_sync::run(&client, env.store.clone(), &opts, Default::default())
+        .await
+        .unwrap();
+    let sites = env.sim.sim.sites();
+    let (site_a, site_b) = (sites[0].id.clone(), sites[1].id.clone());
+    // Make the store believe one of site B's agents is in site A (as if it moved B → A → B
+    // between our reads): a pass over site A will not see it.
+    let mut moved = env
+        .store
+        .list_devices(&DeviceFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|d| d.site_id.as_deref() == Some(site_b.as_str()))
+        .unwrap();
+    moved.site_id = Some(site_a.clone());
+    env.store
+        .apply_device_page("c", 1, std::slice::from_ref(&moved), None)
+        .await
+        .unwrap();
+
+    let mut scoped = opts.clone();
+    scoped.devices.scope = Scope {
+        site_ids: vec![site_a.clone()],
+        ..Default::default()
+    };
+    let r = s1bridge_sync::run(&client, env.store.clone(), &scoped, Default::default())
+        .await
+        .unwrap();
+    let d = r.devices.unwrap();
+    assert_eq!(d.rechecked_present, 1, "{d:?}");
+    assert_eq!(d.summary.newly_removed, 0);
+    let after = find(&env, &moved.agent_id).await;
+    assert_eq!(after.removed_at, None, "still in the console: not removed");
+    assert_eq!(after.site_id.as_deref(), Some(site_b.as_str()), "its real site");
+
+    // A device that is really gone is still removed (the re-check does not keep everything).
+    let ch = env.sim.sim.apply_changes(&TenantChanges {
+        delete: 5,
+        seed: 21,
+        ..Default::default()
+    });
+    let r = s1bridge_sync::run(&client, env.store.clone(), &opts, Default::default())
+        .await
+        .unwrap();
+    let d = r.devices.unwrap();
+    assert_eq!(d.rechecked_present, 0);
+    assert_eq!(d.summary.newly_removed as usize, ch.deleted.len());
+}
