@@ -343,7 +343,7 @@ impl Prioritizer {
                 None => factors.push(Factor::new("epss", 0, format!("no EPSS score for {cve}"))),
                 Some(s) => {
                     let shown = match s.percentile {
-                        Some(p) => format!("EPSS {:.3} (percentile {:.2})", s.epss, p),
+                        Some(p) => format!("EPSS {:.3} (percentile {:.3})", s.epss, p),
                         None => format!("EPSS {:.3}", s.epss),
                     };
                     let factor = if let Some(&(t, e)) =

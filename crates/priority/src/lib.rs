@@ -33,7 +33,7 @@ mod glob;
 mod net;
 
 pub use config::{CriticalityRule, PriorityConfig};
-pub use data::{DataFileError, DataKind, Epss, EpssScore, Kev, KevEntry, RowError};
+pub use data::{DataFileError, DataKind, Epss, EpssScore, Kev, KevEntry, MAX_ROW_ERRORS, RowError};
 pub use engine::Prioritizer;
 pub use glob::Glob;
 pub use net::public_ip;
@@ -237,9 +237,9 @@ impl Assessment {
 ///
 /// ```text
 /// vendor severity: HIGH
-///   +2  kev             in CISA KEV since 2023-09-13, known ransomware use: Known
-///    0  epss            EPSS 0.031 (percentile 0.71): below thresholds
-/// result: HIGH → CRITICAL (+2)
+///    +2  kev             in CISA KEV since 2023-09-13, known ransomware use: Known
+///     0  epss            EPSS 0.031 (percentile 0.710): below thresholds
+/// result: HIGH → CRITICAL (+2 steps)
 /// ```
 pub fn explain(a: &Assessment) -> String {
     use fmt::Write as _;

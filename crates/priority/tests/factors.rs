@@ -108,7 +108,7 @@ fn neutral_finding_keeps_vendor_severity() {
     assert_eq!(e.effect, 0);
     assert!(
         e.detail
-            .contains("EPSS 0.031 (percentile 0.71): below thresholds"),
+            .contains("EPSS 0.031 (percentile 0.710): below thresholds"),
         "{}",
         e.detail
     );
