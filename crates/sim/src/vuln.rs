@@ -974,7 +974,18 @@ impl Inner {
         let classes = self.agent_classes(p, scoped)?;
         let after = match &lp.cursor {
             None => None,
-            Some(c) => Some(self.finding_cursor(c, 0, "risk_id:")?),
+            Some(c) => {
+                // Keyset on (endpoint, slot): `risk:<agent id>:<slot>`.
+                let bad = || ApiError::Validation("cursor: Invalid cursor.".into());
+                let s = decode_cursor(c)?;
+                let (agent, slot) = s
+                    .strip_prefix("risk:")
+                    .and_then(|r| r.split_once(':'))
+                    .ok_or_else(bad)?;
+                let i = self.tenant.index_of(agent).ok_or_else(bad)?;
+                let slot: u16 = slot.parse().map_err(|_| bad())?;
+                Some((i, slot))
+            }
         };
         let ov = read(&self.overlay);
         let fov = read(&self.vulns.state);
@@ -1006,8 +1017,9 @@ impl Inner {
         let page = &picked[lp.skip.min(picked.len())..];
         let next = match page.last() {
             Some((i, fd)) if has_more => Some(encode_cursor(&format!(
-                "risk_id:{}",
-                self.finding_id(0, *i, fd.slot, fd.reopens)
+                "risk:{}:{}",
+                self.tenant.agent_id(*i),
+                fd.slot
             ))),
             _ => None,
         };

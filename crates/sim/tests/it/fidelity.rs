@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::{TOKEN, client, get, sample, sample_bytes, start};
 
-fn kind(v: &Value) -> &'static str {
+pub fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "boolean",
@@ -22,7 +22,7 @@ fn kind(v: &Value) -> &'static str {
 
 /// Every key of `real` must be in `ours` with the same JSON type where both are non-null,
 /// recursively through objects and the first element of arrays. Returns the mismatches.
-fn compare(real: &Value, ours: &Value, path: &str, exact_keys: bool, out: &mut Vec<String>) {
+pub fn compare(real: &Value, ours: &Value, path: &str, exact_keys: bool, out: &mut Vec<String>) {
     match (real, ours) {
         // A free-form map (`{}` or `{"ESXI": {}}` depending on the host): only the type matters.
         (Value::Object(_), Value::Object(_)) if path.ends_with(".cloudProviders") => {}

@@ -6,6 +6,7 @@ mod determinism;
 mod faults;
 mod fidelity;
 mod pagination;
+mod risks;
 mod scenarios;
 mod swagger;
 

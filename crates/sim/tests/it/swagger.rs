@@ -127,6 +127,13 @@ async fn emitted_properties_exist_in_the_swagger_schema() {
         ("/system/info", ""),
         ("/system/status", ""),
         ("/rbac/roles", ""),
+        ("/application-management/risks", "?limit=1000"),
+        (
+            "/application-management/risks",
+            "?limit=50&includeRemovals=true",
+        ),
+        ("/installed-applications", "?limit=1000"),
+        ("/installed-applications/cves", "?limit=1000"),
     ] {
         let r = get(&sim, &format!("{path}{query}")).await;
         assert_eq!(r.status, 200, "{path}");
@@ -137,6 +144,26 @@ async fn emitted_properties_exist_in_the_swagger_schema() {
         site_scoped_token: true,
         ..Faults::default()
     });
+    // Removed rows (after fixes) are in the schema too.
+    sim.sim
+        .apply_finding_changes(&s1bridge_sim::FindingChanges {
+            fix_findings: 20,
+            new_findings: 5,
+            seed: 2,
+            ..Default::default()
+        });
+    let r = get(
+        &sim,
+        "/application-management/risks?limit=1000&includeRemovals=true",
+    )
+    .await;
+    assert!(r.body.windows(9).any(|w| w == b"\"Removed\""));
+    spec.check(
+        spec.response_200("/application-management/risks"),
+        &r.json(),
+        "/application-management/risks (removals)",
+        &mut problems,
+    );
     let r = get(&sim, "/user").await;
     spec.check(
         spec.response_200("/user"),
