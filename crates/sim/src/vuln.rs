@@ -528,6 +528,9 @@ pub(crate) fn max_findings_per_agent() -> u32 {
 /// Slots (and generations) per agent in the row-id encoding.
 const SLOTS: u64 = 64;
 const GENS: u64 = 64;
+/// Row ids are `base + key * ID_SPREAD + noise`, so that they look like the console's (no long
+/// runs of zeros) while staying monotonic in the key.
+const ID_SPREAD: u64 = 4096;
 
 const S_OFF: u64 = 0x7101;
 const S_DET: u64 = 0x7102;
@@ -689,12 +692,12 @@ impl Inner {
     /// Console row id of a finding: monotonic in (agent index, slot, generation).
     fn finding_id(&self, kind: u64, i: u64, slot: u16, reopens: u16) -> u64 {
         let v = (i * SLOTS + u64::from(slot)) * GENS + u64::from(reopens);
-        self.fid_base(kind) + v * 4 + hash3(self.tenant.mix, v, S_RID + kind) % 4
+        self.fid_base(kind) + v * ID_SPREAD + hash3(self.tenant.mix, v, S_RID + kind) % ID_SPREAD
     }
 
     fn finding_of_id(&self, kind: u64, id: &str) -> Option<(u64, u16, u16)> {
         let n: u64 = id.trim().parse().ok()?;
-        let v = n.checked_sub(self.fid_base(kind))? / 4;
+        let v = n.checked_sub(self.fid_base(kind))? / ID_SPREAD;
         let (i, slot, reopens) = (v / (SLOTS * GENS), (v / GENS) % SLOTS, v % GENS);
         (self.finding_id(kind, i, slot as u16, reopens as u16) == n).then_some((
             i,
@@ -707,15 +710,15 @@ impl Inner {
         let v = i * SLOTS + u64::from(app);
         2_237_000_000_000_000_000
             + (self.tenant.mix % 1_000_000_000) * 100_000_000
-            + v * 4
-            + hash3(self.tenant.mix, v, S_AID) % 4
+            + v * ID_SPREAD
+            + hash3(self.tenant.mix, v, S_AID) % ID_SPREAD
     }
 
     fn app_of_id(&self, id: &str) -> Option<(u64, u8)> {
         let n: u64 = id.trim().parse().ok()?;
         let v = n.checked_sub(
             2_237_000_000_000_000_000 + (self.tenant.mix % 1_000_000_000) * 100_000_000,
-        )? / 4;
+        )? / ID_SPREAD;
         let (i, a) = (v / SLOTS, (v % SLOTS) as u8);
         (self.app_id(i, a) == n).then_some((i, a))
     }
