@@ -731,9 +731,11 @@ impl Inner {
             let d = f.created_us + 30 * MICROS_PER_SEC;
             return (d, d);
         }
-        let hi = f.last_active_us.min(t.epoch_us) - MICROS_PER_DAY;
-        let lo = (f.created_us + MICROS_PER_DAY).max(hi - 180 * MICROS_PER_DAY);
-        let lo = lo.min(hi - MICROS_PER_DAY);
+        // First scan: within the 180 days before the agent was last active, after it was
+        // created.
+        let hi = f.last_active_us.min(t.epoch_us) - 3600 * MICROS_PER_SEC;
+        let lo = (f.created_us + 3600 * MICROS_PER_SEC).max(hi - 180 * MICROS_PER_DAY);
+        let lo = lo.min(hi - 1);
         let first = lo + (hash3(t.mix, i, S_DET) % (hi - lo) as u64) as i64;
         let last = (f.last_active_us.min(t.epoch_us)
             - (hash3(t.mix, i, S_SCAN) % (6 * 3600 * MICROS_PER_SEC) as u64) as i64)

@@ -121,6 +121,12 @@ async fn risk_rows_are_consistent_with_the_agents_and_the_clock() {
         let det =
             chrono::DateTime::parse_from_rfc3339(r.detection_date.as_deref().unwrap()).unwrap();
         assert!(det < now, "{det} not before {now}");
+        let created =
+            chrono::DateTime::parse_from_rfc3339(agent.created_at.as_deref().unwrap()).unwrap();
+        assert!(
+            det > created,
+            "detected {det} before the agent was created {created}"
+        );
         assert_eq!(r.days_detected, Some((now - det).num_days()));
         let scan =
             chrono::DateTime::parse_from_rfc3339(r.last_scan_date.as_deref().unwrap()).unwrap();
@@ -654,6 +660,10 @@ async fn a_200000_finding_tenant_pages_without_materialising() {
         let t = Instant::now();
         let r = get(&sim, &format!("/application-management/risks?{q}")).await;
         let took = t.elapsed();
+        eprintln!(
+            "{what} page of 1000 findings: {took:?} ({} bytes)",
+            r.body.len()
+        );
         assert_eq!(r.status, 200, "{what}");
         let e: Envelope<Vec<Risk>> = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(e.data.len(), 1000, "{what}");
