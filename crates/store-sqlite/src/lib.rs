@@ -20,18 +20,22 @@ use rusqlite::types::Type;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior};
 use s1bridge_store::{
     Checkpoint, ConsoleRecord, Device, DeviceCounts, DeviceFilter, DevicePageStats, FeatureOutcome,
-    FeatureStatus, PassKind, PassSummary, Result, RunStatus, Scope, Store, StoreError, SyncRun,
-    Watermark,
+    FeatureStatus, Finding, FindingFilter, FindingObservation, FindingPageStats,
+    FindingPassSummary, FindingTransition, PassKind, PassSummary, Result, RunStatus, Scope, Store,
+    StoreError, SyncRun, Watermark,
 };
+
+mod findings;
 
 /// The embedded migrations, in order. Migration `n` brings the schema to version `n`.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_run_owner.sql")),
+    (3, include_str!("../migrations/0003_findings.sql")),
 ];
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The feature whose pass `complete_full_pass` finishes.
 const DEVICES_FEATURE: &str = "devices";
@@ -1034,11 +1038,8 @@ impl EncodedPage {
     }
 
     fn span(&self, start: usize) -> Result<Span> {
-        let too_big = || {
-            StoreError::Backend(
-                "a page of devices is larger than 4 GiB; send smaller pages".to_string(),
-            )
-        };
+        let too_big =
+            || StoreError::Backend("a page is larger than 4 GiB; send smaller pages".to_string());
         let start32 = u32::try_from(start).map_err(|_| too_big())?;
         let len = u32::try_from(self.text.len() - start).map_err(|_| too_big())?;
         if start32 == u32::MAX {
@@ -1061,9 +1062,13 @@ impl EncodedPage {
         scratch.clear();
         serde_json::to_writer(&mut *scratch, list)
             .map_err(|e| StoreError::Backend(format!("cannot encode an address list: {e}")))?;
-        let encoded = std::str::from_utf8(scratch).map_err(|e| {
-            StoreError::Backend(format!("an address list did not encode as UTF-8: {e}"))
-        })?;
+        self.push_utf8(scratch, "an address list")
+    }
+
+    /// Append encoded JSON (`what` names it in the error).
+    fn push_utf8(&mut self, encoded: &[u8], what: &str) -> Result<Span> {
+        let encoded = std::str::from_utf8(encoded)
+            .map_err(|e| StoreError::Backend(format!("{what} did not encode as UTF-8: {e}")))?;
         self.push(encoded)
     }
 
@@ -1176,6 +1181,18 @@ fn apply_page(
             }
         }
     }
+    store_checkpoint(&tx, console, checkpoint)?;
+    tx.commit().ctx(DOING)?;
+    Ok(stats)
+}
+
+/// Save the checkpoint of a page of `console` (if any) inside the page's transaction; one of
+/// another console fails the page.
+fn store_checkpoint(
+    tx: &Transaction<'_>,
+    console: &str,
+    checkpoint: Option<&Checkpoint>,
+) -> Result<()> {
     if let Some(cp) = checkpoint {
         if cp.console != console {
             return Err(StoreError::Backend(format!(
@@ -1184,10 +1201,9 @@ fn apply_page(
                 cp.console
             )));
         }
-        save_checkpoint(&tx, cp)?;
+        save_checkpoint(tx, cp)?;
     }
-    tx.commit().ctx(DOING)?;
-    Ok(stats)
+    Ok(())
 }
 
 fn save_checkpoint(tx: &Transaction<'_>, cp: &Checkpoint) -> Result<()> {
@@ -1873,6 +1889,68 @@ impl Store for SqliteStore {
             .flatten()
             .map(|cutoff| ts(&cutoff));
         self.with_reader(move |conn| devices_query(conn, &filter, cutoff))
+            .await
+    }
+
+    async fn apply_finding_page(
+        &self,
+        console: &str,
+        pass_id: i64,
+        run_id: i64,
+        at: DateTime<Utc>,
+        findings: &[FindingObservation],
+        checkpoint: Option<&Checkpoint>,
+    ) -> Result<FindingPageStats> {
+        let console = console.to_string();
+        let page = findings::EncodedFindings::encode(&console, findings)?;
+        let checkpoint = checkpoint.cloned();
+        let at = ts(&at);
+        self.with_writer(move |conn| {
+            findings::apply_finding_page(
+                conn,
+                &console,
+                pass_id,
+                run_id,
+                &at,
+                &page,
+                checkpoint.as_ref(),
+            )
+        })
+        .await
+    }
+
+    async fn complete_finding_pass(
+        &self,
+        console: &str,
+        pass_id: i64,
+        run_id: i64,
+        scope: &Scope,
+        at: DateTime<Utc>,
+    ) -> Result<FindingPassSummary> {
+        let console = console.to_string();
+        let scope = scope.clone();
+        let at = ts(&at);
+        self.with_writer(move |conn| {
+            findings::complete_finding_pass(conn, &console, pass_id, run_id, &scope, &at)
+        })
+        .await
+    }
+
+    async fn list_findings(&self, filter: &FindingFilter) -> Result<Vec<Finding>> {
+        let filter = filter.clone();
+        self.with_reader(move |conn| findings::list_findings(conn, &filter))
+            .await
+    }
+
+    async fn get_finding(&self, finding_id: &str) -> Result<Option<Finding>> {
+        let finding_id = finding_id.to_string();
+        self.with_reader(move |conn| findings::get_finding(conn, &finding_id))
+            .await
+    }
+
+    async fn finding_history(&self, finding_id: &str) -> Result<Vec<FindingTransition>> {
+        let finding_id = finding_id.to_string();
+        self.with_reader(move |conn| findings::finding_history(conn, &finding_id))
             .await
     }
 

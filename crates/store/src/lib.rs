@@ -8,10 +8,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+mod findings;
 mod model;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use findings::*;
 pub use model::*;
 
 /// Errors a backend can return. Backends map their driver errors into these.
@@ -174,6 +176,45 @@ pub trait Store: Send + Sync {
 
     /// Devices matching every filter of `filter`, ordered by `computer_name`, then `agent_id`.
     async fn list_devices(&self, filter: &DeviceFilter) -> Result<Vec<Device>>;
+
+    // --- Vulnerability findings (feature "vulnerabilities"); see `findings.rs` for the lifecycle.
+
+    /// Upsert one page of observations of a findings pass and, in the same transaction, save the
+    /// stream checkpoint (feature "vulnerabilities"). A key never seen before becomes `new`
+    /// (transition from None); a `fixed` or `device_removed` finding seen again becomes
+    /// `reopened`; any other keeps its status. Every observation replaces the stored one and
+    /// stamps `last_seen_at = at` and the pass. Never fixes anything.
+    async fn apply_finding_page(
+        &self,
+        console: &str,
+        pass_id: i64,
+        run_id: i64,
+        at: DateTime<Utc>,
+        findings: &[FindingObservation],
+        checkpoint: Option<&Checkpoint>,
+    ) -> Result<FindingPageStats>;
+
+    /// Finish a complete, successful findings pass, in one transaction. Among the console's
+    /// findings inside `scope` (a finding is inside when its device's account, site or group is
+    /// listed; empty scope = the whole console): active findings (`new|open|reopened`) the pass
+    /// did not see become `device_removed` when their device is removed or unknown, else
+    /// `fixed` (with `fixed_at = at`); `new` and `reopened` findings seen by this pass whose
+    /// status was set by an earlier pass become `open`. Each change is a transition with
+    /// `run_id`. Clears the feature's checkpoints.
+    async fn complete_finding_pass(
+        &self,
+        console: &str,
+        pass_id: i64,
+        run_id: i64,
+        scope: &Scope,
+        at: DateTime<Utc>,
+    ) -> Result<FindingPassSummary>;
+
+    /// The queue: ordered by priority (critical first), then CVSS score, then finding_id.
+    async fn list_findings(&self, filter: &FindingFilter) -> Result<Vec<Finding>>;
+    async fn get_finding(&self, finding_id: &str) -> Result<Option<Finding>>;
+    /// Every status change of a finding, oldest first.
+    async fn finding_history(&self, finding_id: &str) -> Result<Vec<FindingTransition>>;
     /// Present, removed, and (among present devices) decommissioned and duplicate devices.
     async fn count_devices(&self, console: &str) -> Result<DeviceCounts>;
 }

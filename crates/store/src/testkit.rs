@@ -22,7 +22,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use crate::{
     Checkpoint, ConsoleRecord, Device, DeviceCounts, DeviceFilter, DevicePageStats, FeatureOutcome,
-    FeatureStatus, PassKind, RunStatus, Scope, Store, StoreError, SyncRun,
+    FeatureStatus, Finding, FindingFilter, FindingKey, FindingObservation, FindingPageStats,
+    FindingPassSummary, FindingStatus, PassKind, PriorityFactor, RunStatus, Scope, Store,
+    StoreError, SyncRun,
 };
 
 /// A store under test, plus whatever must live as long as it (e.g. a temporary directory).
@@ -85,6 +87,13 @@ macro_rules! store_conformance_tests {
             check_stale_computation,
             check_device_filters,
             check_count_devices,
+            check_finding_lifecycle,
+            check_finding_page_stats_and_refusals,
+            check_finding_device_removed_is_not_fixed,
+            check_finding_unfinished_pass_decides_nothing,
+            check_finding_pass_respects_scope,
+            check_finding_queue_and_filters,
+            check_finding_round_trip,
         );
     };
 }
@@ -1824,4 +1833,821 @@ pub async fn check_count_devices(store: &dyn Store) {
         }
     );
     assert_eq!(store.count_devices("lab").await.expect("count").present, 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Vulnerability findings
+
+/// An observation of `cve_id` in "Acme Viewer 1.0" on `agent_id`, `medium` priority, CVSS 5.0,
+/// every optional field empty.
+pub fn sample_finding(agent_id: &str, cve_id: &str) -> FindingObservation {
+    FindingObservation {
+        key: FindingKey {
+            agent_id: agent_id.to_string(),
+            application: "Acme Viewer".to_string(),
+            application_version: "1.0".to_string(),
+            cve_id: cve_id.to_string(),
+        },
+        computer_name: Some(format!("host-{agent_id}")),
+        application_vendor: None,
+        console_row_id: None,
+        vendor_severity: None,
+        cvss_score: Some(5.0),
+        cvss_version: None,
+        published_at: None,
+        detected_at: None,
+        days_detected: None,
+        console_status: None,
+        mark_type: None,
+        marked_by: None,
+        marked_at: None,
+        mark_reason: None,
+        extra: serde_json::json!({}),
+        priority: "medium".to_string(),
+        factors: Vec::new(),
+    }
+}
+
+fn finding_checkpoint(console: &str, pass_id: i64, cursor: &str) -> Checkpoint {
+    Checkpoint {
+        feature: "vulnerabilities".to_string(),
+        ..checkpoint(console, pass_id, "main", Some(cursor), 1)
+    }
+}
+
+async fn finding_page(
+    store: &dyn Store,
+    pass_id: i64,
+    run_id: i64,
+    minute: i64,
+    findings: &[FindingObservation],
+) -> FindingPageStats {
+    store
+        .apply_finding_page("prod", pass_id, run_id, at(minute), findings, None)
+        .await
+        .expect("apply_finding_page")
+}
+
+async fn finding_pass(
+    store: &dyn Store,
+    pass_id: i64,
+    run_id: i64,
+    scope: &Scope,
+    minute: i64,
+) -> FindingPassSummary {
+    store
+        .complete_finding_pass("prod", pass_id, run_id, scope, at(minute))
+        .await
+        .expect("complete_finding_pass")
+}
+
+async fn finding(store: &dyn Store, obs: &FindingObservation) -> Finding {
+    let id = obs.key.finding_id("prod");
+    store
+        .get_finding(&id)
+        .await
+        .expect("get_finding")
+        .unwrap_or_else(|| panic!("finding {id} ({:?}) is not stored", obs.key))
+}
+
+async fn status_of(store: &dyn Store, obs: &FindingObservation) -> FindingStatus {
+    finding(store, obs).await.status
+}
+
+/// (from, to, run_id, reason) of every transition of a finding, oldest first.
+async fn history(
+    store: &dyn Store,
+    obs: &FindingObservation,
+) -> Vec<(Option<FindingStatus>, FindingStatus, i64, String)> {
+    let id = obs.key.finding_id("prod");
+    let transitions = store.finding_history(&id).await.expect("finding_history");
+    for t in &transitions {
+        assert_eq!(t.finding_id, id, "a transition names its finding");
+    }
+    transitions
+        .into_iter()
+        .map(|t| (t.from, t.to, t.run_id, t.reason))
+        .collect()
+}
+
+pub async fn check_finding_lifecycle(store: &dyn Store) {
+    use FindingStatus::*;
+    page(store, "prod", 1, &devices("prod", &["1"])).await;
+    let all = Scope::default();
+    let obs = sample_finding("1", "CVE-2024-0001");
+    let id = obs.key.finding_id("prod");
+
+    // First observation: new, with a "first seen" transition.
+    let cp = finding_checkpoint("prod", 10, "c1");
+    let stats = store
+        .apply_finding_page(
+            "prod",
+            10,
+            100,
+            at(1),
+            std::slice::from_ref(&obs),
+            Some(&cp),
+        )
+        .await
+        .expect("first page");
+    assert_eq!(
+        stats,
+        FindingPageStats {
+            new: 1,
+            reopened: 0,
+            updated: 0
+        }
+    );
+    let f = finding(store, &obs).await;
+    assert_eq!(f.finding_id, id);
+    assert_eq!(f.console, "prod");
+    assert_eq!(f.status, New);
+    assert_eq!(
+        (f.first_seen_at, f.last_seen_at, f.fixed_at),
+        (at(1), at(1), None)
+    );
+    assert_eq!(
+        store
+            .load_checkpoints("prod", "vulnerabilities")
+            .await
+            .expect("checkpoints"),
+        vec![cp],
+        "the checkpoint is saved with the page"
+    );
+    // Completing the pass that first saw it keeps it new and clears the checkpoints.
+    let summary = finding_pass(store, 10, 100, &all, 2).await;
+    assert_eq!(
+        summary,
+        FindingPassSummary {
+            seen: 1,
+            opened: 0,
+            fixed: 0,
+            device_removed: 0,
+            active: 1
+        }
+    );
+    assert_eq!(status_of(store, &obs).await, New);
+    assert!(
+        store
+            .load_checkpoints("prod", "vulnerabilities")
+            .await
+            .expect("checkpoints")
+            .is_empty(),
+        "completing the pass clears its checkpoints"
+    );
+
+    // A later complete pass sees it again: open.
+    let stats = finding_page(store, 11, 101, 3, std::slice::from_ref(&obs)).await;
+    assert_eq!((stats.new, stats.reopened, stats.updated), (0, 0, 1));
+    assert_eq!(status_of(store, &obs).await, New, "pages never decide");
+    let summary = finding_pass(store, 11, 101, &all, 4).await;
+    assert_eq!((summary.seen, summary.opened, summary.active), (1, 1, 1));
+    let f = finding(store, &obs).await;
+    assert_eq!(f.status, Open);
+    assert_eq!((f.first_seen_at, f.last_seen_at), (at(1), at(3)));
+
+    // Absent from a complete pass while its device is present: fixed.
+    finding_page(store, 12, 102, 5, &[]).await;
+    let summary = finding_pass(store, 12, 102, &all, 6).await;
+    assert_eq!(
+        summary,
+        FindingPassSummary {
+            seen: 0,
+            opened: 0,
+            fixed: 1,
+            device_removed: 0,
+            active: 0
+        }
+    );
+    let f = finding(store, &obs).await;
+    assert_eq!((f.status, f.fixed_at), (Fixed, Some(at(6))));
+
+    // Seen again, under a new console row id: reopened, same finding id.
+    let mut again = obs.clone();
+    again.console_row_id = Some("row-2".to_string());
+    let stats = finding_page(store, 13, 103, 7, std::slice::from_ref(&again)).await;
+    assert_eq!((stats.new, stats.reopened, stats.updated), (0, 1, 0));
+    let f = finding(store, &again).await;
+    assert_eq!(f.finding_id, id);
+    assert_eq!((f.status, f.fixed_at), (Reopened, None));
+    assert_eq!(f.console_row_id.as_deref(), Some("row-2"));
+    let summary = finding_pass(store, 13, 103, &all, 8).await;
+    assert_eq!((summary.opened, summary.active), (0, 1));
+    assert_eq!(
+        status_of(store, &obs).await,
+        Reopened,
+        "the pass that reopened it does not open it"
+    );
+
+    // The next complete pass that sees it: open.
+    finding_page(store, 14, 104, 9, std::slice::from_ref(&again)).await;
+    let summary = finding_pass(store, 14, 104, &all, 10).await;
+    assert_eq!(summary.opened, 1);
+    assert_eq!(status_of(store, &obs).await, Open);
+
+    assert_eq!(
+        history(store, &obs).await,
+        vec![
+            (None, New, 100, "first seen".to_string()),
+            (Some(New), Open, 101, "seen again".to_string()),
+            (
+                Some(Open),
+                Fixed,
+                102,
+                "absent from a complete pass; device present".to_string()
+            ),
+            (
+                Some(Fixed),
+                Reopened,
+                103,
+                "seen again after being fixed".to_string()
+            ),
+            (Some(Reopened), Open, 104, "seen again".to_string()),
+        ]
+    );
+    let times: Vec<_> = store
+        .finding_history(&id)
+        .await
+        .expect("history")
+        .iter()
+        .map(|t| t.at)
+        .collect();
+    assert_eq!(times, vec![at(1), at(4), at(6), at(7), at(10)]);
+
+    // Unknown ids.
+    assert_eq!(
+        store.get_finding("f0000000000000000").await.expect("get"),
+        None
+    );
+    assert_eq!(store.get_finding("not-an-id").await.expect("get"), None);
+    assert!(
+        store
+            .finding_history("not-an-id")
+            .await
+            .expect("history")
+            .is_empty()
+    );
+}
+
+pub async fn check_finding_page_stats_and_refusals(store: &dyn Store) {
+    let a = sample_finding("1", "CVE-2024-0001");
+    let b = sample_finding("1", "CVE-2024-0002");
+    // A key repeated within a page is one new finding, then an update.
+    let stats = finding_page(store, 1, 1, 1, &[a.clone(), b.clone(), a.clone()]).await;
+    assert_eq!(
+        stats,
+        FindingPageStats {
+            new: 2,
+            reopened: 0,
+            updated: 1
+        }
+    );
+    assert_eq!(
+        history(store, &a).await.len(),
+        1,
+        "one first-seen transition"
+    );
+
+    // The CVE id is case-insensitive: a lower-case id is the same finding.
+    let mut lower = a.clone();
+    lower.key.cve_id = "cve-2024-0001".to_string();
+    assert_eq!(lower.key.finding_id("prod"), a.key.finding_id("prod"));
+    let stats = finding_page(store, 1, 1, 2, &[lower]).await;
+    assert_eq!((stats.new, stats.updated), (0, 1));
+
+    // A bad observation or a checkpoint of another console fails the whole page.
+    let mut bad = sample_finding("1", "CVE-2024-0003");
+    bad.priority = "urgent".to_string();
+    let c = sample_finding("1", "CVE-2024-0004");
+    let failed = store
+        .apply_finding_page("prod", 2, 2, at(3), &[c.clone(), bad], None)
+        .await;
+    assert!(
+        failed.is_err(),
+        "an unknown priority is refused: {failed:?}"
+    );
+    let mut empty_agent = sample_finding("", "CVE-2024-0005");
+    empty_agent.computer_name = None;
+    let failed = store
+        .apply_finding_page("prod", 2, 2, at(3), &[c.clone(), empty_agent], None)
+        .await;
+    assert!(failed.is_err(), "an empty agent id is refused: {failed:?}");
+    let other = finding_checkpoint("lab", 2, "x");
+    let failed = store
+        .apply_finding_page("prod", 2, 2, at(3), std::slice::from_ref(&c), Some(&other))
+        .await;
+    assert!(failed.is_err(), "another console's checkpoint is refused");
+    assert_eq!(
+        store
+            .get_finding(&c.key.finding_id("prod"))
+            .await
+            .expect("get"),
+        None,
+        "nothing of a refused page is stored"
+    );
+    assert!(
+        store
+            .load_checkpoints("lab", "vulnerabilities")
+            .await
+            .expect("checkpoints")
+            .is_empty()
+    );
+    assert_eq!(
+        finding(store, &a).await.last_seen_at,
+        at(2),
+        "a refused page changes nothing"
+    );
+}
+
+pub async fn check_finding_device_removed_is_not_fixed(store: &dyn Store) {
+    use FindingStatus::*;
+    let all = Scope::default();
+    page(store, "prod", 1, &devices("prod", &["1", "2"])).await;
+    store
+        .complete_full_pass("prod", 1, &all, at(0), None)
+        .await
+        .expect("device pass");
+    let on1 = sample_finding("1", "CVE-2024-0001");
+    let on2 = sample_finding("2", "CVE-2024-0002");
+    // Device 3 was never stored.
+    let on3 = sample_finding("3", "CVE-2024-0003");
+    finding_page(store, 10, 100, 1, &[on1.clone(), on2.clone(), on3.clone()]).await;
+    finding_pass(store, 10, 100, &all, 2).await;
+
+    // Device 2 leaves the console.
+    page(store, "prod", 2, &devices("prod", &["1"])).await;
+    store
+        .complete_full_pass("prod", 2, &all, at(3), None)
+        .await
+        .expect("device pass");
+
+    finding_page(store, 11, 101, 4, std::slice::from_ref(&on1)).await;
+    let summary = finding_pass(store, 11, 101, &all, 5).await;
+    assert_eq!(
+        summary,
+        FindingPassSummary {
+            seen: 1,
+            opened: 1,
+            fixed: 0,
+            device_removed: 2,
+            active: 1
+        }
+    );
+    for obs in [&on2, &on3] {
+        let f = finding(store, obs).await;
+        assert_eq!(
+            (f.status, f.fixed_at),
+            (DeviceRemoved, None),
+            "{}",
+            f.agent_id
+        );
+        assert_eq!(
+            history(store, obs).await.last(),
+            Some(&(
+                Some(New),
+                DeviceRemoved,
+                101,
+                "absent; its device was removed from the console".to_string()
+            ))
+        );
+    }
+    assert_eq!(status_of(store, &on1).await, Open);
+
+    // A pass that still does not see them leaves them alone.
+    finding_page(store, 12, 102, 6, std::slice::from_ref(&on1)).await;
+    let summary = finding_pass(store, 12, 102, &all, 7).await;
+    assert_eq!((summary.fixed, summary.device_removed), (0, 0));
+
+    // The device comes back with its finding: reopened.
+    page(store, "prod", 3, &devices("prod", &["1", "2"])).await;
+    let stats = finding_page(store, 13, 103, 8, &[on1.clone(), on2.clone()]).await;
+    assert_eq!((stats.reopened, stats.updated), (1, 1));
+    assert_eq!(
+        history(store, &on2).await.last(),
+        Some(&(
+            Some(DeviceRemoved),
+            Reopened,
+            103,
+            "device back".to_string()
+        ))
+    );
+    assert_eq!(status_of(store, &on2).await, Reopened);
+}
+
+pub async fn check_finding_unfinished_pass_decides_nothing(store: &dyn Store) {
+    use FindingStatus::*;
+    let all = Scope::default();
+    page(store, "prod", 1, &devices("prod", &["1"])).await;
+    let x = sample_finding("1", "CVE-2024-0001");
+    let y = sample_finding("1", "CVE-2024-0002");
+    finding_page(store, 10, 100, 1, &[x.clone(), y.clone()]).await;
+    finding_pass(store, 10, 100, &all, 2).await;
+
+    // Pass 11 fails in the middle: it stored a page with x only and never completed.
+    let cp = finding_checkpoint("prod", 11, "after-page-1");
+    store
+        .apply_finding_page("prod", 11, 101, at(3), std::slice::from_ref(&x), Some(&cp))
+        .await
+        .expect("partial page");
+    assert_eq!(status_of(store, &x).await, New);
+    assert_eq!(
+        status_of(store, &y).await,
+        New,
+        "an unfinished pass fixes nothing"
+    );
+    assert_eq!(history(store, &y).await.len(), 1);
+    assert_eq!(
+        store
+            .load_checkpoints("prod", "vulnerabilities")
+            .await
+            .expect("checkpoints"),
+        vec![cp]
+    );
+
+    // A later complete pass decides: it sees x only.
+    finding_page(store, 12, 102, 4, std::slice::from_ref(&x)).await;
+    let summary = finding_pass(store, 12, 102, &all, 5).await;
+    assert_eq!((summary.seen, summary.opened, summary.fixed), (1, 1, 1));
+    assert_eq!(status_of(store, &x).await, Open);
+    let fy = finding(store, &y).await;
+    assert_eq!((fy.status, fy.fixed_at), (Fixed, Some(at(5))));
+    assert_eq!(history(store, &y).await.last().map(|t| t.2), Some(102));
+}
+
+pub async fn check_finding_pass_respects_scope(store: &dyn Store) {
+    use FindingStatus::*;
+    let mut devs = Vec::new();
+    for (id, account, site, group) in [
+        ("1", "acc-1", "site-1", "grp-1"),
+        ("2", "acc-1", "site-2", "grp-2"),
+        ("3", "acc-2", "site-3", "grp-3"),
+    ] {
+        let mut d = sample_device("prod", id, &format!("host-{id}"));
+        d.account_id = Some(account.to_string());
+        d.site_id = Some(site.to_string());
+        d.group_id = Some(group.to_string());
+        devs.push(d);
+    }
+    page(store, "prod", 1, &devs).await;
+    let obs: Vec<_> = ["1", "2", "3", "4"]
+        .iter()
+        .map(|a| sample_finding(a, "CVE-2024-0001"))
+        .collect();
+    finding_page(store, 10, 100, 1, &obs).await;
+    finding_pass(store, 10, 100, &Scope::default(), 2).await;
+
+    // Each scope, seeing nothing, fixes exactly the findings of the devices inside it; the
+    // finding of the never-stored device 4 is inside no scope but the empty one.
+    let cases: [(Scope, &[&str]); 4] = [
+        (
+            Scope {
+                site_ids: vec!["site-1".to_string()],
+                ..Scope::default()
+            },
+            &["1"],
+        ),
+        (
+            Scope {
+                group_ids: vec!["grp-2".to_string()],
+                ..Scope::default()
+            },
+            &["2"],
+        ),
+        (
+            Scope {
+                account_ids: vec!["acc-2".to_string()],
+                site_ids: vec!["site-9".to_string()],
+                ..Scope::default()
+            },
+            &["3"],
+        ),
+        (Scope::default(), &["4"]),
+    ];
+    let mut gone: Vec<&str> = Vec::new();
+    for (n, (scope, fixed)) in cases.iter().enumerate() {
+        let pass = 20 + n as i64;
+        let summary = finding_pass(store, pass, pass, scope, 10 + n as i64).await;
+        assert_eq!(
+            summary.fixed + summary.device_removed,
+            fixed.len() as u64,
+            "{scope:?}"
+        );
+        gone.extend_from_slice(fixed);
+        for o in &obs {
+            let want = if !gone.contains(&o.key.agent_id.as_str()) {
+                New
+            } else if o.key.agent_id == "4" {
+                DeviceRemoved
+            } else {
+                Fixed
+            };
+            assert_eq!(
+                status_of(store, o).await,
+                want,
+                "agent {} after the pass scoped to {scope:?}",
+                o.key.agent_id
+            );
+        }
+    }
+}
+
+pub async fn check_finding_queue_and_filters(store: &dyn Store) {
+    use FindingStatus::*;
+    page(store, "prod", 1, &devices("prod", &["1", "2"])).await;
+    let mk = |agent: &str, cve: &str, priority: &str, cvss: Option<f64>, kev: bool| {
+        let mut o = sample_finding(agent, cve);
+        o.priority = priority.to_string();
+        o.cvss_score = cvss;
+        if kev {
+            o.factors.push(PriorityFactor {
+                name: "kev".to_string(),
+                effect: 2,
+                detail: "listed in CISA KEV".to_string(),
+            });
+        }
+        o.factors.push(PriorityFactor {
+            name: "epss".to_string(),
+            effect: 1,
+            detail: "EPSS 0.9".to_string(),
+        });
+        o
+    };
+    let a = mk("1", "CVE-2024-0001", "high", Some(7.5), false);
+    let b = mk("1", "CVE-2024-0002", "critical", Some(9.8), true);
+    let c = mk("2", "CVE-2024-0003", "high", Some(8.1), false);
+    let d = mk("2", "CVE-2024-0004", "high", None, true);
+    let e = mk("2", "CVE-2024-0005", "low", Some(3.0), false);
+    let f = mk("1", "CVE-2024-0006", "info", Some(0.0), false);
+    // Same priority and score: finding_id decides.
+    let g = mk("2", "CVE-2024-0007", "medium", Some(5.0), false);
+    let h = mk("1", "CVE-2024-0007", "medium", Some(5.0), false);
+    let all = [&a, &b, &c, &d, &e, &f, &g, &h];
+    let owned: Vec<FindingObservation> = all.iter().map(|o| (*o).clone()).collect();
+    finding_page(store, 10, 100, 1, &owned).await;
+    finding_pass(store, 10, 100, &Scope::default(), 2).await;
+    // e is fixed by the next pass; the others are seen again and open.
+    let seen: Vec<FindingObservation> = owned.iter().filter(|o| o.key != e.key).cloned().collect();
+    finding_page(store, 11, 101, 3, &seen).await;
+    finding_pass(store, 11, 101, &Scope::default(), 4).await;
+    assert_eq!(status_of(store, &e).await, Fixed);
+    // Another console's finding never leaks into a console filter.
+    store
+        .apply_finding_page(
+            "lab",
+            1,
+            1,
+            at(1),
+            &[mk("1", "CVE-2024-0001", "critical", Some(10.0), true)],
+            None,
+        )
+        .await
+        .expect("lab page");
+
+    let (gh_first, gh_second) = if g.key.finding_id("prod") < h.key.finding_id("prod") {
+        (&g, &h)
+    } else {
+        (&h, &g)
+    };
+    let base = FindingFilter {
+        console: Some("prod".to_string()),
+        ..FindingFilter::default()
+    };
+    let cases: Vec<(&str, FindingFilter, Vec<&FindingObservation>)> = vec![
+        (
+            "everything, in queue order",
+            base.clone(),
+            vec![&b, &c, &a, &d, gh_first, gh_second, &e, &f],
+        ),
+        (
+            "statuses",
+            FindingFilter {
+                statuses: vec![Fixed],
+                ..base.clone()
+            },
+            vec![&e],
+        ),
+        (
+            "active statuses",
+            FindingFilter {
+                statuses: vec![New, Open, Reopened],
+                ..base.clone()
+            },
+            vec![&b, &c, &a, &d, gh_first, gh_second, &f],
+        ),
+        (
+            "min priority high",
+            FindingFilter {
+                min_priority: Some("high".to_string()),
+                ..base.clone()
+            },
+            vec![&b, &c, &a, &d],
+        ),
+        (
+            "min priority low",
+            FindingFilter {
+                min_priority: Some("low".to_string()),
+                ..base.clone()
+            },
+            vec![&b, &c, &a, &d, gh_first, gh_second, &e],
+        ),
+        (
+            "cve id, any case",
+            FindingFilter {
+                cve_id: Some("cve-2024-0007".to_string()),
+                ..base.clone()
+            },
+            vec![gh_first, gh_second],
+        ),
+        (
+            "device by agent id",
+            FindingFilter {
+                device: Some("2".to_string()),
+                ..base.clone()
+            },
+            vec![&c, &d, &g, &e],
+        ),
+        (
+            "device by computer name, any case",
+            FindingFilter {
+                device: Some("HOST-1".to_string()),
+                ..base.clone()
+            },
+            vec![&b, &a, &h, &f],
+        ),
+        (
+            "kev only",
+            FindingFilter {
+                kev_only: true,
+                ..base.clone()
+            },
+            vec![&b, &d],
+        ),
+        (
+            "limit",
+            FindingFilter {
+                limit: Some(2),
+                ..base.clone()
+            },
+            vec![&b, &c],
+        ),
+        (
+            "filters combine",
+            FindingFilter {
+                kev_only: true,
+                device: Some("host-2".to_string()),
+                statuses: vec![Open],
+                min_priority: Some("high".to_string()),
+                ..base.clone()
+            },
+            vec![&d],
+        ),
+    ];
+    for (what, filter, want) in cases {
+        let got: Vec<String> = store
+            .list_findings(&filter)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"))
+            .into_iter()
+            .map(|f| {
+                assert_eq!(f.console, "prod", "{what}");
+                f.finding_id
+            })
+            .collect();
+        let want: Vec<String> = want.iter().map(|o| o.key.finding_id("prod")).collect();
+        assert_eq!(got, want, "{what}");
+    }
+    let every = store
+        .list_findings(&FindingFilter::default())
+        .await
+        .expect("no filter");
+    assert_eq!(every.len(), 9, "no console filter lists every console");
+    assert_eq!(every[0].console, "lab", "critical 10.0 first");
+    assert!(
+        store
+            .list_findings(&FindingFilter {
+                min_priority: Some("urgent".to_string()),
+                ..base
+            })
+            .await
+            .is_err(),
+        "an unknown priority is an error, not an empty list"
+    );
+}
+
+pub async fn check_finding_round_trip(store: &dyn Store) {
+    let micros = |m: i64, us: i64| at(m) + Duration::microseconds(us);
+    let full = FindingObservation {
+        key: FindingKey {
+            agent_id: "1290000000000000001".to_string(),
+            application: "Google Chrome".to_string(),
+            application_version: "120.0.6099.110".to_string(),
+            cve_id: "CVE-2023-7024".to_string(),
+        },
+        computer_name: Some("WS-001".to_string()),
+        application_vendor: Some("Google LLC".to_string()),
+        console_row_id: Some("1850000000000000001".to_string()),
+        vendor_severity: Some("HIGH".to_string()),
+        cvss_score: Some(8.8),
+        cvss_version: Some("3.1".to_string()),
+        published_at: Some(micros(-5000, 123_456)),
+        detected_at: Some(micros(-100, 1)),
+        days_detected: Some(42),
+        console_status: Some("Detected".to_string()),
+        mark_type: Some("risk_accepted".to_string()),
+        marked_by: Some("analyst@example.com".to_string()),
+        marked_at: Some(micros(-10, 999_999)),
+        mark_reason: Some("compensating control: \"isolated\" ünïcode".to_string()),
+        extra: serde_json::json!({
+            "exploitCodeMaturity": "high",
+            "riskScore": 97.5,
+            "nvdBaseScore": 8.8,
+            "kev": {"dateAdded": "2023-12-21", "ransomware": null},
+            "tags": ["a", "b"]
+        }),
+        priority: "critical".to_string(),
+        factors: vec![
+            PriorityFactor {
+                name: "kev".to_string(),
+                effect: 2,
+                detail: "listed in CISA KEV since 2023-12-21".to_string(),
+            },
+            PriorityFactor {
+                name: "lifecycle".to_string(),
+                effect: -1,
+                detail: "device is a test machine".to_string(),
+            },
+        ],
+    };
+    let bare = sample_finding("2", "CVE-2024-0001");
+    let mut bare = FindingObservation {
+        computer_name: None,
+        cvss_score: None,
+        extra: serde_json::Value::Null,
+        priority: "info".to_string(),
+        ..bare.clone()
+    };
+    bare.key.application_version = String::new();
+    finding_page(store, 1, 1, 1, &[full.clone(), bare.clone()]).await;
+    for obs in [&full, &bare] {
+        let f = finding(store, obs).await;
+        let want = Finding {
+            finding_id: obs.key.finding_id("prod"),
+            console: "prod".to_string(),
+            agent_id: obs.key.agent_id.clone(),
+            computer_name: obs.computer_name.clone(),
+            cve_id: obs.key.cve_id.clone(),
+            application: obs.key.application.clone(),
+            application_vendor: obs.application_vendor.clone(),
+            application_version: obs.key.application_version.clone(),
+            vendor_severity: obs.vendor_severity.clone(),
+            cvss_score: obs.cvss_score,
+            cvss_version: obs.cvss_version.clone(),
+            published_at: obs.published_at,
+            detected_at: obs.detected_at,
+            days_detected: obs.days_detected,
+            status: FindingStatus::New,
+            first_seen_at: at(1),
+            last_seen_at: at(1),
+            fixed_at: None,
+            priority: obs.priority.clone(),
+            factors: obs.factors.clone(),
+            console_row_id: obs.console_row_id.clone(),
+            console_status: obs.console_status.clone(),
+            mark_type: obs.mark_type.clone(),
+            marked_by: obs.marked_by.clone(),
+            marked_at: obs.marked_at,
+            mark_reason: obs.mark_reason.clone(),
+            extra: obs.extra.clone(),
+        };
+        assert_eq!(f, want);
+    }
+    // The latest observation replaces the stored one, field by field.
+    let mut changed = full.clone();
+    changed.cvss_score = Some(9.1);
+    changed.marked_at = None;
+    changed.mark_type = None;
+    changed.extra = serde_json::json!({"riskScore": 12});
+    changed.factors.truncate(1);
+    changed.priority = "high".to_string();
+    finding_page(store, 2, 2, 2, std::slice::from_ref(&changed)).await;
+    let f = finding(store, &changed).await;
+    assert_eq!(
+        (
+            f.cvss_score,
+            f.marked_at,
+            f.mark_type,
+            f.extra,
+            f.factors,
+            f.priority
+        ),
+        (
+            changed.cvss_score,
+            None,
+            None,
+            changed.extra.clone(),
+            changed.factors.clone(),
+            "high".to_string()
+        )
+    );
+    assert_eq!((f.first_seen_at, f.last_seen_at), (at(1), at(2)));
 }

@@ -1,0 +1,676 @@
+//! Vulnerability findings: page upserts, pass completion (the lifecycle decisions) and the queue.
+//!
+//! A finding's public id is stored as the signed 64-bit integer `fid` (the bits of
+//! `FindingKey::finding_hash`); its text form is `'f' || printf('%016x', fid)`.
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::Type;
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior};
+use s1bridge_store::{
+    Checkpoint, Finding, FindingFilter, FindingObservation, FindingPageStats, FindingPassSummary,
+    FindingStatus, FindingTransition, Result, Scope, StoreError,
+};
+
+use super::{
+    Ctx, EncodedPage, NULL_SPAN, Span, Ts, get_json, get_opt_ts, get_ts, scope_json,
+    store_checkpoint, to_u64,
+};
+
+/// The feature whose checkpoints findings pages write and `complete_finding_pass` clears.
+pub(crate) const FINDINGS_FEATURE: &str = "vulnerabilities";
+
+/// SQL for the text finding id of the row's `fid`.
+const FINDING_ID_SQL: &str = "printf('f%016x', fid)";
+
+/// `critical|high|medium|low|info` (any case) as a number that orders them.
+pub(crate) fn priority_rank(priority: &str) -> Option<i64> {
+    const RANKS: [(&str, i64); 5] = [
+        ("critical", 4),
+        ("high", 3),
+        ("medium", 2),
+        ("low", 1),
+        ("info", 0),
+    ];
+    RANKS
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(priority))
+        .map(|&(_, rank)| rank)
+}
+
+fn fid_of(hash: u64) -> i64 {
+    i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
+/// The stored `fid` of a public finding id, or `None` when `id` is not one (`f` + 16 hex digits).
+fn parse_finding_id(id: &str) -> Option<i64> {
+    let hex = id.strip_prefix('f')?;
+    if hex.len() != 16 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u64::from_str_radix(hex, 16).ok().map(fid_of)
+}
+
+/// The text columns of a finding observation, in the order they are stored in a row's spans.
+mod fcol {
+    pub const AGENT_ID: usize = 0;
+    pub const APPLICATION: usize = 1;
+    pub const APPLICATION_VERSION: usize = 2;
+    pub const CVE_ID: usize = 3;
+    pub const COMPUTER_NAME: usize = 4;
+    pub const APPLICATION_VENDOR: usize = 5;
+    pub const CONSOLE_ROW_ID: usize = 6;
+    pub const VENDOR_SEVERITY: usize = 7;
+    pub const CVSS_VERSION: usize = 8;
+    pub const PUBLISHED_AT: usize = 9;
+    pub const DETECTED_AT: usize = 10;
+    pub const CONSOLE_STATUS: usize = 11;
+    pub const MARK_TYPE: usize = 12;
+    pub const MARKED_BY: usize = 13;
+    pub const MARKED_AT: usize = 14;
+    pub const MARK_REASON: usize = 15;
+    pub const EXTRA: usize = 16;
+    pub const PRIORITY: usize = 17;
+    pub const FACTORS: usize = 18;
+    pub const COUNT: usize = 19;
+}
+
+struct EncodedFinding {
+    text: [Span; fcol::COUNT],
+    fid: i64,
+    cvss_score: Option<f64>,
+    days_detected: Option<i64>,
+    priority_rank: i64,
+    kev: bool,
+}
+
+/// A page of observations flattened into one text arena (see [`EncodedPage`]), with the JSON
+/// columns, timestamps and ids already in their stored form, so that the blocking task only
+/// binds and executes.
+pub(crate) struct EncodedFindings {
+    arena: EncodedPage,
+    rows: Vec<EncodedFinding>,
+}
+
+impl EncodedFindings {
+    pub(crate) fn encode(console: &str, findings: &[FindingObservation]) -> Result<Self> {
+        let mut page = EncodedFindings {
+            arena: EncodedPage {
+                text: String::with_capacity(findings.len() * 384),
+                rows: Vec::new(),
+            },
+            rows: Vec::with_capacity(findings.len()),
+        };
+        let mut scratch = Vec::with_capacity(256);
+        for (i, f) in findings.iter().enumerate() {
+            let refuse = |why: String| {
+                StoreError::Backend(format!(
+                    "finding #{i} (agent '{}', {} {} {}) of the page was refused: {why}; nothing \
+                     from this page was stored",
+                    f.key.agent_id, f.key.application, f.key.application_version, f.key.cve_id
+                ))
+            };
+            if f.key.agent_id.is_empty() {
+                return Err(refuse("its agent id is empty".to_string()));
+            }
+            if f.key.cve_id.is_empty() {
+                return Err(refuse("its CVE id is empty".to_string()));
+            }
+            let priority_rank = priority_rank(&f.priority).ok_or_else(|| {
+                refuse(format!(
+                    "its priority '{}' is not one of critical, high, medium, low, info",
+                    f.priority
+                ))
+            })?;
+            let a = &mut page.arena;
+            let mut text = [NULL_SPAN; fcol::COUNT];
+            let opt = |a: &mut EncodedPage, v: &Option<String>| match v {
+                Some(v) => a.push(v),
+                None => Ok(NULL_SPAN),
+            };
+            let ts = |a: &mut EncodedPage, v: &Option<DateTime<Utc>>| match v {
+                Some(t) => a.push(Ts::new(t).as_str()),
+                None => Ok(NULL_SPAN),
+            };
+            text[fcol::AGENT_ID] = a.push(&f.key.agent_id)?;
+            text[fcol::APPLICATION] = a.push(&f.key.application)?;
+            text[fcol::APPLICATION_VERSION] = a.push(&f.key.application_version)?;
+            text[fcol::CVE_ID] = a.push(&f.key.cve_id.to_ascii_uppercase())?;
+            text[fcol::COMPUTER_NAME] = opt(a, &f.computer_name)?;
+            text[fcol::APPLICATION_VENDOR] = opt(a, &f.application_vendor)?;
+            text[fcol::CONSOLE_ROW_ID] = opt(a, &f.console_row_id)?;
+            text[fcol::VENDOR_SEVERITY] = opt(a, &f.vendor_severity)?;
+            text[fcol::CVSS_VERSION] = opt(a, &f.cvss_version)?;
+            text[fcol::PUBLISHED_AT] = ts(a, &f.published_at)?;
+            text[fcol::DETECTED_AT] = ts(a, &f.detected_at)?;
+            text[fcol::CONSOLE_STATUS] = opt(a, &f.console_status)?;
+            text[fcol::MARK_TYPE] = opt(a, &f.mark_type)?;
+            text[fcol::MARKED_BY] = opt(a, &f.marked_by)?;
+            text[fcol::MARKED_AT] = ts(a, &f.marked_at)?;
+            text[fcol::MARK_REASON] = opt(a, &f.mark_reason)?;
+            text[fcol::PRIORITY] = a.push(&f.priority)?;
+            scratch.clear();
+            serde_json::to_writer(&mut scratch, &f.extra)
+                .map_err(|e| refuse(format!("its extra fields cannot be encoded as JSON: {e}")))?;
+            text[fcol::EXTRA] = a.push_utf8(&scratch, "the extra fields of a finding")?;
+            scratch.clear();
+            serde_json::to_writer(&mut scratch, &f.factors).map_err(|e| {
+                refuse(format!(
+                    "its priority factors cannot be encoded as JSON: {e}"
+                ))
+            })?;
+            text[fcol::FACTORS] = a.push_utf8(&scratch, "the priority factors of a finding")?;
+            page.rows.push(EncodedFinding {
+                text,
+                fid: fid_of(f.key.finding_hash(console)),
+                cvss_score: f.cvss_score,
+                days_detected: f.days_detected,
+                priority_rank,
+                kev: f.factors.iter().any(|p| p.name.eq_ignore_ascii_case("kev")),
+            });
+        }
+        Ok(page)
+    }
+}
+
+/// ?1 console, ?2 fid, ?3..?7 key, ?8.. observation, ?29 pass, ?30 at.
+const UPSERT_FINDING: &str = "
+INSERT INTO findings (
+    console, fid, agent_id, application, application_version, cve_id, computer_name,
+    application_vendor, console_row_id, vendor_severity, cvss_score, cvss_version, published_at,
+    detected_at, days_detected, console_status, mark_type, marked_by, marked_at, mark_reason,
+    extra, priority, priority_rank, kev, factors, status, status_pass_id, last_pass_id,
+    first_seen_at, last_seen_at, fixed_at, reopen_from
+) VALUES (
+    ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
+    ?21, ?22, ?23, ?24, ?25, 'new', ?26, ?26, ?27, ?27, NULL, NULL
+)
+ON CONFLICT (console, agent_id, application, application_version, cve_id) DO UPDATE SET
+    computer_name = excluded.computer_name,
+    application_vendor = excluded.application_vendor,
+    console_row_id = excluded.console_row_id,
+    vendor_severity = excluded.vendor_severity,
+    cvss_score = excluded.cvss_score,
+    cvss_version = excluded.cvss_version,
+    published_at = excluded.published_at,
+    detected_at = excluded.detected_at,
+    days_detected = excluded.days_detected,
+    console_status = excluded.console_status,
+    mark_type = excluded.mark_type,
+    marked_by = excluded.marked_by,
+    marked_at = excluded.marked_at,
+    mark_reason = excluded.mark_reason,
+    extra = excluded.extra,
+    priority = excluded.priority,
+    priority_rank = excluded.priority_rank,
+    kev = excluded.kev,
+    factors = excluded.factors,
+    status = CASE WHEN status IN ('fixed', 'device_removed') THEN 'reopened' ELSE status END,
+    status_pass_id = CASE WHEN status IN ('fixed', 'device_removed')
+                          THEN excluded.last_pass_id ELSE status_pass_id END,
+    fixed_at = CASE WHEN status IN ('fixed', 'device_removed') THEN NULL ELSE fixed_at END,
+    reopen_from = CASE WHEN status IN ('fixed', 'device_removed') THEN status
+                       ELSE reopen_from END,
+    last_pass_id = excluded.last_pass_id,
+    last_seen_at = excluded.last_seen_at";
+
+pub(crate) fn apply_finding_page(
+    conn: &mut Connection,
+    console: &str,
+    pass_id: i64,
+    run_id: i64,
+    at: &str,
+    page: &EncodedFindings,
+    checkpoint: Option<&Checkpoint>,
+) -> Result<FindingPageStats> {
+    const DOING: &str = "storing a page of vulnerability findings";
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .ctx(DOING)?;
+    let mut stats = FindingPageStats::default();
+    if !page.rows.is_empty() {
+        // Findings are never deleted and a new row gets rowid max(rowid) + 1, so the rows this
+        // page inserted are exactly those above the maximum before it.
+        let max_before: i64 = tx
+            .query_row("SELECT coalesce(max(rowid), 0) FROM findings", [], |r| {
+                r.get(0)
+            })
+            .ctx(DOING)?;
+        {
+            let mut stmt = tx.prepare_cached(UPSERT_FINDING).ctx(DOING)?;
+            for (i, row) in page.rows.iter().enumerate() {
+                let t = |c: usize| page.arena.get(row.text[c]);
+                stmt.execute(rusqlite::params![
+                    console,
+                    row.fid,
+                    t(fcol::AGENT_ID),
+                    t(fcol::APPLICATION),
+                    t(fcol::APPLICATION_VERSION),
+                    t(fcol::CVE_ID),
+                    t(fcol::COMPUTER_NAME),
+                    t(fcol::APPLICATION_VENDOR),
+                    t(fcol::CONSOLE_ROW_ID),
+                    t(fcol::VENDOR_SEVERITY),
+                    row.cvss_score,
+                    t(fcol::CVSS_VERSION),
+                    t(fcol::PUBLISHED_AT),
+                    t(fcol::DETECTED_AT),
+                    row.days_detected,
+                    t(fcol::CONSOLE_STATUS),
+                    t(fcol::MARK_TYPE),
+                    t(fcol::MARKED_BY),
+                    t(fcol::MARKED_AT),
+                    t(fcol::MARK_REASON),
+                    t(fcol::EXTRA),
+                    t(fcol::PRIORITY),
+                    row.priority_rank,
+                    row.kev,
+                    t(fcol::FACTORS),
+                    pass_id,
+                    at,
+                ])
+                .map_err(|e| match e.sqlite_error_code() {
+                    Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Backend(format!(
+                        "finding #{i} (agent '{}', CVE '{}') of the page was rejected ({e}; \
+                             its finding id collides with another key's); nothing from this page \
+                             was stored",
+                        t(fcol::AGENT_ID).unwrap_or_default(),
+                        t(fcol::CVE_ID).unwrap_or_default()
+                    )),
+                    _ => super::db_err(DOING, e),
+                })?;
+            }
+        }
+        let new = tx
+            .prepare_cached(&format!(
+                "INSERT INTO finding_transitions
+                     (finding_ref, finding_id, from_status, to_status, at, run_id, reason)
+                 SELECT rowid, {FINDING_ID_SQL}, NULL, 'new', ?2, ?3, 'first seen'
+                 FROM findings WHERE rowid > ?1 ORDER BY rowid"
+            ))
+            .and_then(|mut s| s.execute(rusqlite::params![max_before, at, run_id]))
+            .ctx(DOING)?;
+        let reopened = tx
+            .prepare_cached(&format!(
+                "INSERT INTO finding_transitions
+                     (finding_ref, finding_id, from_status, to_status, at, run_id, reason)
+                 SELECT rowid, {FINDING_ID_SQL}, reopen_from, 'reopened', ?1, ?2,
+                        CASE reopen_from WHEN 'fixed' THEN 'seen again after being fixed'
+                                         ELSE 'device back' END
+                 FROM findings INDEXED BY findings_reopen WHERE reopen_from IS NOT NULL"
+            ))
+            .and_then(|mut s| s.execute(rusqlite::params![at, run_id]))
+            .ctx(DOING)?;
+        if reopened > 0 {
+            tx.prepare_cached(
+                "UPDATE findings INDEXED BY findings_reopen SET reopen_from = NULL
+                 WHERE reopen_from IS NOT NULL",
+            )
+            .and_then(|mut s| s.execute([]))
+            .ctx(DOING)?;
+        }
+        stats.new = new as u64;
+        stats.reopened = reopened as u64;
+        stats.updated = page.rows.len().saturating_sub(new + reopened) as u64;
+    }
+    store_checkpoint(&tx, console, checkpoint)?;
+    tx.commit().ctx(DOING)?;
+    Ok(stats)
+}
+
+/// Findings of console ?1 inside the scope (?3 = scope is empty; ?4/?5/?6 = JSON arrays of
+/// account/site/group ids), through their device. A finding without a device row is inside only
+/// an empty scope.
+const FINDING_IN_SCOPE: &str = "(?3 OR EXISTS (
+    SELECT 1 FROM devices d WHERE d.console = f.console AND d.agent_id = f.agent_id
+      AND (d.account_id IN (SELECT value FROM json_each(?4))
+           OR d.site_id IN (SELECT value FROM json_each(?5))
+           OR d.group_id IN (SELECT value FROM json_each(?6)))))";
+
+/// Its device is present (stored and not removed).
+const DEVICE_PRESENT: &str = "EXISTS (SELECT 1 FROM devices d
+    WHERE d.console = f.console AND d.agent_id = f.agent_id AND d.removed_at IS NULL)";
+
+pub(crate) fn complete_finding_pass(
+    conn: &mut Connection,
+    console: &str,
+    pass_id: i64,
+    run_id: i64,
+    scope: &Scope,
+    at: &str,
+) -> Result<FindingPassSummary> {
+    const DOING: &str = "completing a vulnerability findings pass";
+    let [accounts, sites, groups] = scope_json(scope)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .ctx(DOING)?;
+    let unseen_active = format!(
+        "f.console = ?1 AND f.status IN ('new', 'open', 'reopened') AND f.last_pass_id <> ?2
+         AND {FINDING_IN_SCOPE}"
+    );
+    // (target status, device condition, reason); ?7 = at, ?8 = run.
+    let decisions = [
+        (
+            FindingStatus::Fixed,
+            DEVICE_PRESENT.to_string(),
+            "absent from a complete pass; device present",
+        ),
+        (
+            FindingStatus::DeviceRemoved,
+            format!("NOT {DEVICE_PRESENT}"),
+            "absent; its device was removed from the console",
+        ),
+    ];
+    let mut changed = [0u64; 2];
+    for (n, (to, device, reason)) in decisions.iter().enumerate() {
+        let to = to.as_str();
+        let params = rusqlite::params![
+            console,
+            pass_id,
+            scope.is_empty(),
+            accounts,
+            sites,
+            groups,
+            at,
+            run_id,
+            to,
+            reason
+        ];
+        let written = tx
+            .prepare_cached(&format!(
+                "INSERT INTO finding_transitions
+                     (finding_ref, finding_id, from_status, to_status, at, run_id, reason)
+                 SELECT f.rowid, {FINDING_ID_SQL}, f.status, ?9, ?7, ?8, ?10
+                 FROM findings f WHERE {unseen_active} AND {device} ORDER BY f.rowid"
+            ))
+            .and_then(|mut s| s.execute(params))
+            .ctx(DOING)?;
+        let updated = tx
+            .prepare_cached(&format!(
+                "UPDATE findings AS f SET status = ?8, status_pass_id = ?2,
+                     fixed_at = CASE WHEN ?8 = 'fixed' THEN ?7 END
+                 WHERE {unseen_active} AND {device}"
+            ))
+            .and_then(|mut s| {
+                s.execute(rusqlite::params![
+                    console,
+                    pass_id,
+                    scope.is_empty(),
+                    accounts,
+                    sites,
+                    groups,
+                    at,
+                    to
+                ])
+            })
+            .ctx(DOING)?;
+        if written != updated {
+            return Err(StoreError::Backend(format!(
+                "{DOING}: {written} transitions to '{to}' were written but {updated} findings \
+                 changed; nothing was stored"
+            )));
+        }
+        changed[n] = updated as u64;
+    }
+    let opened = {
+        let params = rusqlite::params![console, pass_id, at, run_id];
+        let written = tx
+            .prepare_cached(&format!(
+                "INSERT INTO finding_transitions
+                     (finding_ref, finding_id, from_status, to_status, at, run_id, reason)
+                 SELECT rowid, {FINDING_ID_SQL}, status, 'open', ?3, ?4, 'seen again'
+                 FROM findings WHERE console = ?1 AND status IN ('new', 'reopened')
+                   AND last_pass_id = ?2 AND status_pass_id <> ?2 ORDER BY rowid"
+            ))
+            .and_then(|mut s| s.execute(params))
+            .ctx(DOING)?;
+        let updated = tx
+            .prepare_cached(
+                "UPDATE findings SET status = 'open', status_pass_id = ?2
+                 WHERE console = ?1 AND status IN ('new', 'reopened')
+                   AND last_pass_id = ?2 AND status_pass_id <> ?2",
+            )
+            .and_then(|mut s| s.execute(rusqlite::params![console, pass_id]))
+            .ctx(DOING)?;
+        if written != updated {
+            return Err(StoreError::Backend(format!(
+                "{DOING}: {written} transitions to 'open' were written but {updated} findings \
+                 changed; nothing was stored"
+            )));
+        }
+        updated as u64
+    };
+    let (seen, active): (i64, i64) = tx
+        .prepare_cached(
+            "SELECT coalesce(sum(last_pass_id = ?2), 0),
+                    coalesce(sum(status IN ('new', 'open', 'reopened')), 0)
+             FROM findings WHERE console = ?1",
+        )
+        .and_then(|mut s| {
+            s.query_row(rusqlite::params![console, pass_id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+        })
+        .ctx(DOING)?;
+    tx.execute(
+        "DELETE FROM checkpoints WHERE console = ?1 AND feature = ?2",
+        rusqlite::params![console, FINDINGS_FEATURE],
+    )
+    .ctx(DOING)?;
+    tx.commit().ctx(DOING)?;
+    Ok(FindingPassSummary {
+        seen: to_u64(seen),
+        opened,
+        fixed: changed[0],
+        device_removed: changed[1],
+        active: to_u64(active),
+    })
+}
+
+/// Finding columns in [`read_finding`] order.
+const FINDING_COLUMNS: &str = "fid, console, agent_id, computer_name, cve_id, application, \
+    application_vendor, application_version, vendor_severity, cvss_score, cvss_version, \
+    published_at, detected_at, days_detected, status, first_seen_at, last_seen_at, fixed_at, \
+    priority, factors, console_row_id, console_status, mark_type, marked_by, marked_at, \
+    mark_reason, extra";
+
+fn finding_id_text(fid: i64) -> String {
+    format!("f{:016x}", u64::from_ne_bytes(fid.to_ne_bytes()))
+}
+
+fn get_status(row: &Row<'_>, idx: usize) -> rusqlite::Result<FindingStatus> {
+    let s: String = row.get(idx)?;
+    FindingStatus::parse(&s).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            idx,
+            Type::Text,
+            format!("unknown finding status '{s}'").into(),
+        )
+    })
+}
+
+fn read_finding(row: &Row<'_>) -> rusqlite::Result<Finding> {
+    Ok(Finding {
+        finding_id: finding_id_text(row.get(0)?),
+        console: row.get(1)?,
+        agent_id: row.get(2)?,
+        computer_name: row.get(3)?,
+        cve_id: row.get(4)?,
+        application: row.get(5)?,
+        application_vendor: row.get(6)?,
+        application_version: row.get(7)?,
+        vendor_severity: row.get(8)?,
+        cvss_score: row.get(9)?,
+        cvss_version: row.get(10)?,
+        published_at: get_opt_ts(row, 11)?,
+        detected_at: get_opt_ts(row, 12)?,
+        days_detected: row.get(13)?,
+        status: get_status(row, 14)?,
+        first_seen_at: get_ts(row, 15)?,
+        last_seen_at: get_ts(row, 16)?,
+        fixed_at: get_opt_ts(row, 17)?,
+        priority: row.get(18)?,
+        factors: get_json(row, 19, |s| serde_json::from_str(s))?,
+        console_row_id: row.get(20)?,
+        console_status: row.get(21)?,
+        mark_type: row.get(22)?,
+        marked_by: row.get(23)?,
+        marked_at: get_opt_ts(row, 24)?,
+        mark_reason: row.get(25)?,
+        extra: get_json(row, 26, |s| serde_json::from_str(s))?,
+    })
+}
+
+pub(crate) fn list_findings(conn: &mut Connection, filter: &FindingFilter) -> Result<Vec<Finding>> {
+    const DOING: &str = "listing vulnerability findings";
+    let min_rank = filter
+        .min_priority
+        .as_deref()
+        .map(|p| {
+            priority_rank(p).ok_or_else(|| {
+                StoreError::Backend(format!(
+                    "{DOING}: the minimum priority '{p}' is not one of critical, high, medium, \
+                     low, info"
+                ))
+            })
+        })
+        .transpose()?;
+    let statuses = if filter.statuses.is_empty() {
+        None
+    } else {
+        let names: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
+        Some(super::json(
+            serde_json::to_string(&names),
+            "the status filter",
+        )?)
+    };
+    let limit = filter.limit.map_or(-1, i64::from);
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {FINDING_COLUMNS} FROM findings
+             WHERE (?1 IS NULL OR console = ?1)
+               AND (?2 IS NULL OR status IN (SELECT value FROM json_each(?2)))
+               AND (?3 IS NULL OR priority_rank >= ?3)
+               AND (?4 IS NULL OR cve_id = upper(?4))
+               AND (?5 IS NULL OR agent_id = ?5 COLLATE NOCASE
+                    OR computer_name = ?5 COLLATE NOCASE)
+               AND (NOT ?6 OR kev = 1)
+             ORDER BY priority_rank DESC, cvss_score IS NULL, cvss_score DESC, fid < 0, fid
+             LIMIT ?7"
+        ))
+        .ctx(DOING)?;
+    stmt.query_map(
+        rusqlite::params![
+            filter.console,
+            statuses,
+            min_rank,
+            filter.cve_id,
+            filter.device,
+            filter.kev_only,
+            limit
+        ],
+        read_finding,
+    )
+    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+    .ctx(DOING)
+}
+
+pub(crate) fn get_finding(conn: &mut Connection, finding_id: &str) -> Result<Option<Finding>> {
+    let Some(fid) = parse_finding_id(finding_id) else {
+        return Ok(None);
+    };
+    conn.prepare_cached(&format!(
+        "SELECT {FINDING_COLUMNS} FROM findings WHERE fid = ?1"
+    ))
+    .and_then(|mut s| s.query_row([fid], read_finding).optional())
+    .ctx("reading a vulnerability finding")
+}
+
+pub(crate) fn finding_history(
+    conn: &mut Connection,
+    finding_id: &str,
+) -> Result<Vec<FindingTransition>> {
+    const DOING: &str = "reading the history of a vulnerability finding";
+    let Some(fid) = parse_finding_id(finding_id) else {
+        return Ok(Vec::new());
+    };
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT finding_id, from_status, to_status, at, run_id, reason
+             FROM finding_transitions
+             WHERE finding_ref = (SELECT rowid FROM findings WHERE fid = ?1)
+             ORDER BY at, rowid",
+        )
+        .ctx(DOING)?;
+    stmt.query_map([fid], |r| {
+        let from: Option<String> = r.get(1)?;
+        let from = match from {
+            Some(s) => Some(FindingStatus::parse(&s).ok_or_else(|| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    1,
+                    Type::Text,
+                    format!("unknown finding status '{s}'").into(),
+                )
+            })?),
+            None => None,
+        };
+        Ok(FindingTransition {
+            finding_id: r.get(0)?,
+            from,
+            to: get_status(r, 2)?,
+            at: get_ts(r, 3)?,
+            run_id: r.get(4)?,
+            reason: r.get(5)?,
+        })
+    })
+    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+    .ctx(DOING)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finding_ids_round_trip_through_the_stored_integer() {
+        for hash in [
+            0u64,
+            1,
+            0x7fff_ffff_ffff_ffff,
+            0x8000_0000_0000_0000,
+            u64::MAX,
+        ] {
+            let text = format!("f{hash:016x}");
+            let fid = parse_finding_id(&text).expect("a valid id");
+            assert_eq!(finding_id_text(fid), text);
+        }
+        assert_eq!(parse_finding_id("f123"), None);
+        assert_eq!(parse_finding_id("g0000000000000000"), None);
+        assert_eq!(parse_finding_id("f000000000000000z"), None);
+    }
+
+    #[test]
+    fn sql_formats_finding_ids_like_rust() {
+        let conn = Connection::open_in_memory().expect("in-memory database");
+        for hash in [0u64, 0xabc, 0x8000_0000_0000_0001, u64::MAX] {
+            let fid = fid_of(hash);
+            let sql: String = conn
+                .query_row(
+                    &format!("SELECT {FINDING_ID_SQL} FROM (SELECT ?1 AS fid)"),
+                    [fid],
+                    |r| r.get(0),
+                )
+                .expect("query");
+            assert_eq!(sql, finding_id_text(fid));
+        }
+    }
+
+    #[test]
+    fn priorities_rank_in_order() {
+        let ranks: Vec<_> = ["info", "low", "medium", "high", "CRITICAL"]
+            .iter()
+            .map(|p| priority_rank(p))
+            .collect();
+        assert_eq!(ranks, vec![Some(0), Some(1), Some(2), Some(3), Some(4)]);
+        assert_eq!(priority_rank("urgent"), None);
+    }
+}
