@@ -2,8 +2,7 @@
 -- (console, endpoint, application, version, CVE), its lifecycle status, and every status change.
 --
 -- `fid` is the stable public id (`FindingKey::finding_id`) as a signed 64-bit integer: the text
--- form is 'f' followed by its 16 hex digits. An integer keeps its unique index small, which
--- matters because hash ids arrive in random order.
+-- form is 'f' followed by its 16 hex digits. It is looked up through `finding_ids`.
 CREATE TABLE findings (
     fid                 INTEGER NOT NULL,
     console             TEXT NOT NULL,
@@ -41,15 +40,15 @@ CREATE TABLE findings (
     first_seen_at       TEXT NOT NULL,
     last_seen_at        TEXT NOT NULL,
     fixed_at            TEXT,
-    -- Set by a page that reopens the finding (to the status it had), cleared by the same page
-    -- once the transition is written; never set outside a transaction.
+    -- Set by the upsert of a page that sees a fixed/device_removed finding again (to that
+    -- status); the same page then writes the transition, sets `reopened` and clears it, so it is
+    -- never set outside a transaction. (Status changes stay out of the upsert itself, which
+    -- keeps the per-row path away from the status index.)
     reopen_from         TEXT,
     PRIMARY KEY (console, agent_id, application, application_version, cve_id)
 );
 
-CREATE UNIQUE INDEX findings_fid ON findings (fid);
 CREATE INDEX findings_status ON findings (console, status);
-CREATE INDEX findings_kev ON findings (console) WHERE kev = 1;
 CREATE INDEX findings_reopen ON findings (reopen_from) WHERE reopen_from IS NOT NULL;
 
 CREATE TABLE finding_transitions (
@@ -65,3 +64,16 @@ CREATE TABLE finding_transitions (
 );
 
 CREATE INDEX finding_transitions_finding ON finding_transitions (finding_ref, at);
+
+-- Findings by public id. Hash ids arrive in random order, and inserting them into an index one
+-- page at a time rewrites most of the index's pages for every page of findings; so the findings
+-- a pass added are indexed here in bulk (sorted) when a findings pass completes, and until then
+-- are found by scanning the findings stored after `finding_ids_upto.upto` (rowids only grow:
+-- findings are never deleted).
+CREATE TABLE finding_ids (
+    fid         INTEGER PRIMARY KEY,
+    finding_ref INTEGER NOT NULL
+);
+
+CREATE TABLE finding_ids_upto (upto INTEGER NOT NULL);
+INSERT INTO finding_ids_upto (upto) VALUES (0);

@@ -19,6 +19,13 @@ use super::{
 /// The feature whose checkpoints findings pages write and `complete_finding_pass` clears.
 pub(crate) const FINDINGS_FEATURE: &str = "vulnerabilities";
 
+/// The findings rowid of the public id bound to ?1 (its `fid`), or NULL: indexed ids first, then
+/// the findings added since the last merge (see the `finding_ids` table).
+const FINDING_REF_SQL: &str = "coalesce(
+    (SELECT finding_ref FROM finding_ids WHERE fid = ?1),
+    (SELECT rowid FROM findings
+     WHERE rowid > (SELECT upto FROM finding_ids_upto) AND fid = ?1))";
+
 /// SQL for the text finding id of the row's `fid`.
 const FINDING_ID_SQL: &str = "printf('f%016x', fid)";
 
@@ -204,10 +211,6 @@ ON CONFLICT (console, agent_id, application, application_version, cve_id) DO UPD
     priority_rank = excluded.priority_rank,
     kev = excluded.kev,
     factors = excluded.factors,
-    status = CASE WHEN status IN ('fixed', 'device_removed') THEN 'reopened' ELSE status END,
-    status_pass_id = CASE WHEN status IN ('fixed', 'device_removed')
-                          THEN excluded.last_pass_id ELSE status_pass_id END,
-    fixed_at = CASE WHEN status IN ('fixed', 'device_removed') THEN NULL ELSE fixed_at END,
     reopen_from = CASE WHEN status IN ('fixed', 'device_removed') THEN status
                        ELSE reopen_from END,
     last_pass_id = excluded.last_pass_id,
@@ -270,9 +273,8 @@ pub(crate) fn apply_finding_page(
                 ])
                 .map_err(|e| match e.sqlite_error_code() {
                     Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Backend(format!(
-                        "finding #{i} (agent '{}', CVE '{}') of the page was rejected ({e}; \
-                             its finding id collides with another key's); nothing from this page \
-                             was stored",
+                        "finding #{i} (agent '{}', CVE '{}') of the page was rejected ({e}); \
+                             nothing from this page was stored",
                         t(fcol::AGENT_ID).unwrap_or_default(),
                         t(fcol::CVE_ID).unwrap_or_default()
                     )),
@@ -302,10 +304,11 @@ pub(crate) fn apply_finding_page(
             .ctx(DOING)?;
         if reopened > 0 {
             tx.prepare_cached(
-                "UPDATE findings INDEXED BY findings_reopen SET reopen_from = NULL
+                "UPDATE findings INDEXED BY findings_reopen
+                 SET status = 'reopened', status_pass_id = ?1, fixed_at = NULL, reopen_from = NULL
                  WHERE reopen_from IS NOT NULL",
             )
-            .and_then(|mut s| s.execute([]))
+            .and_then(|mut s| s.execute([pass_id]))
             .ctx(DOING)?;
         }
         stats.new = new as u64;
@@ -456,6 +459,7 @@ pub(crate) fn complete_finding_pass(
         rusqlite::params![console, FINDINGS_FEATURE],
     )
     .ctx(DOING)?;
+    index_new_finding_ids(&tx)?;
     tx.commit().ctx(DOING)?;
     Ok(FindingPassSummary {
         seen: to_u64(seen),
@@ -464,6 +468,50 @@ pub(crate) fn complete_finding_pass(
         device_removed: changed[1],
         active: to_u64(active),
     })
+}
+
+/// Add the findings stored since the last merge to `finding_ids`, in id order (one sorted bulk
+/// insert instead of random inserts page by page).
+fn index_new_finding_ids(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+    const DOING: &str = "indexing the ids of new vulnerability findings";
+    let (upto, max): (i64, i64) = tx
+        .query_row(
+            "SELECT (SELECT upto FROM finding_ids_upto),
+                    (SELECT coalesce(max(rowid), 0) FROM findings)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .ctx(DOING)?;
+    if max <= upto {
+        return Ok(());
+    }
+    let added = tx
+        .execute(
+            "INSERT OR IGNORE INTO finding_ids (fid, finding_ref)
+             SELECT fid, rowid FROM findings WHERE rowid > ?1 ORDER BY fid",
+            [upto],
+        )
+        .ctx(DOING)?;
+    let pending: i64 = tx
+        .query_row(
+            "SELECT count(*) FROM findings WHERE rowid > ?1",
+            [upto],
+            |r| r.get(0),
+        )
+        .ctx(DOING)?;
+    let added = i64::try_from(added).unwrap_or(i64::MAX);
+    if added != pending {
+        // Two keys whose 64-bit ids collide (about 1 in 10^7 for a million findings): the
+        // first one keeps the id.
+        tracing::warn!(
+            colliding = pending - added,
+            "vulnerability findings whose finding id collides with another finding's; \
+             only the first one can be looked up by id"
+        );
+    }
+    tx.execute("UPDATE finding_ids_upto SET upto = ?1", [max])
+        .ctx(DOING)?;
+    Ok(())
 }
 
 /// Finding columns in [`read_finding`] order.
@@ -579,7 +627,7 @@ pub(crate) fn get_finding(conn: &mut Connection, finding_id: &str) -> Result<Opt
         return Ok(None);
     };
     conn.prepare_cached(&format!(
-        "SELECT {FINDING_COLUMNS} FROM findings WHERE fid = ?1"
+        "SELECT {FINDING_COLUMNS} FROM findings WHERE rowid = {FINDING_REF_SQL}"
     ))
     .and_then(|mut s| s.query_row([fid], read_finding).optional())
     .ctx("reading a vulnerability finding")
@@ -594,12 +642,12 @@ pub(crate) fn finding_history(
         return Ok(Vec::new());
     };
     let mut stmt = conn
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT finding_id, from_status, to_status, at, run_id, reason
              FROM finding_transitions
-             WHERE finding_ref = (SELECT rowid FROM findings WHERE fid = ?1)
-             ORDER BY at, rowid",
-        )
+             WHERE finding_ref = {FINDING_REF_SQL}
+             ORDER BY at, rowid"
+        ))
         .ctx(DOING)?;
     stmt.query_map([fid], |r| {
         let from: Option<String> = r.get(1)?;

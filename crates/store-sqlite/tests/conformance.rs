@@ -64,6 +64,8 @@ async fn migrates_an_empty_file_and_reopens() {
             "checkpoints",
             "consoles",
             "devices",
+            "finding_ids",
+            "finding_ids_upto",
             "finding_transitions",
             "findings",
             "run_features",
