@@ -346,102 +346,89 @@ pub(crate) fn complete_finding_pass(
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .ctx(DOING)?;
-    let unseen_active = format!(
-        "f.console = ?1 AND f.status IN ('new', 'open', 'reopened') AND f.last_pass_id <> ?2
-         AND {FINDING_IN_SCOPE}"
-    );
-    // (target status, device condition, reason); ?7 = at, ?8 = run.
-    let decisions = [
-        (
-            FindingStatus::Fixed,
-            DEVICE_PRESENT.to_string(),
-            "absent from a complete pass; device present",
-        ),
-        (
-            FindingStatus::DeviceRemoved,
-            format!("NOT {DEVICE_PRESENT}"),
-            "absent; its device was removed from the console",
-        ),
-    ];
-    let mut changed = [0u64; 2];
-    for (n, (to, device, reason)) in decisions.iter().enumerate() {
-        let to = to.as_str();
-        let params = rusqlite::params![
+    // One scan of the console's active findings decides every change; the transitions and the
+    // status updates then go by rowid.
+    tx.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS finding_changes (
+             finding_ref INTEGER PRIMARY KEY,
+             from_status TEXT NOT NULL,
+             to_status   TEXT NOT NULL
+         );
+         DELETE FROM temp.finding_changes;",
+    )
+    .ctx(DOING)?;
+    tx.prepare_cached(&format!(
+        "INSERT INTO temp.finding_changes (finding_ref, from_status, to_status)
+         SELECT f.rowid, f.status,
+                CASE WHEN f.last_pass_id = ?2 THEN 'open'
+                     WHEN {DEVICE_PRESENT} THEN 'fixed'
+                     ELSE 'device_removed' END
+         FROM findings f
+         WHERE f.console = ?1 AND f.status IN ('new', 'open', 'reopened')
+           AND CASE WHEN f.last_pass_id = ?2
+                    THEN f.status IN ('new', 'reopened') AND f.status_pass_id <> ?2
+                    ELSE {FINDING_IN_SCOPE} END"
+    ))
+    .and_then(|mut s| {
+        s.execute(rusqlite::params![
             console,
             pass_id,
             scope.is_empty(),
             accounts,
             sites,
-            groups,
-            at,
-            run_id,
-            to,
-            reason
-        ];
-        let written = tx
-            .prepare_cached(&format!(
-                "INSERT INTO finding_transitions
-                     (finding_ref, finding_id, from_status, to_status, at, run_id, reason)
-                 SELECT f.rowid, {FINDING_ID_SQL}, f.status, ?9, ?7, ?8, ?10
-                 FROM findings f WHERE {unseen_active} AND {device} ORDER BY f.rowid"
-            ))
-            .and_then(|mut s| s.execute(params))
-            .ctx(DOING)?;
-        let updated = tx
-            .prepare_cached(&format!(
-                "UPDATE findings AS f SET status = ?8, status_pass_id = ?2,
-                     fixed_at = CASE WHEN ?8 = 'fixed' THEN ?7 END
-                 WHERE {unseen_active} AND {device}"
-            ))
-            .and_then(|mut s| {
-                s.execute(rusqlite::params![
-                    console,
-                    pass_id,
-                    scope.is_empty(),
-                    accounts,
-                    sites,
-                    groups,
-                    at,
-                    to
-                ])
-            })
-            .ctx(DOING)?;
-        if written != updated {
-            return Err(StoreError::Backend(format!(
-                "{DOING}: {written} transitions to '{to}' were written but {updated} findings \
-                 changed; nothing was stored"
-            )));
-        }
-        changed[n] = updated as u64;
+            groups
+        ])
+    })
+    .ctx(DOING)?;
+    let written = tx
+        .prepare_cached(&format!(
+            "INSERT INTO finding_transitions
+                 (finding_ref, finding_id, from_status, to_status, at, run_id, reason)
+             SELECT c.finding_ref, {FINDING_ID_SQL}, c.from_status, c.to_status, ?1, ?2,
+                    CASE c.to_status
+                        WHEN 'open' THEN 'seen again'
+                        WHEN 'fixed' THEN 'absent from a complete pass; device present'
+                        ELSE 'absent; its device was removed from the console' END
+             FROM temp.finding_changes c JOIN findings f ON f.rowid = c.finding_ref
+             ORDER BY c.finding_ref"
+        ))
+        .and_then(|mut s| s.execute(rusqlite::params![at, run_id]))
+        .ctx(DOING)?;
+    let updated = tx
+        .prepare_cached(
+            "UPDATE findings SET status = c.to_status, status_pass_id = ?1,
+                 fixed_at = CASE WHEN c.to_status = 'fixed' THEN ?2 END
+             FROM temp.finding_changes c WHERE findings.rowid = c.finding_ref",
+        )
+        .and_then(|mut s| s.execute(rusqlite::params![pass_id, at]))
+        .ctx(DOING)?;
+    if written != updated {
+        return Err(StoreError::Backend(format!(
+            "{DOING}: {written} transitions were written but {updated} findings changed; \
+             nothing was stored"
+        )));
     }
-    let opened = {
-        let params = rusqlite::params![console, pass_id, at, run_id];
-        let written = tx
-            .prepare_cached(&format!(
-                "INSERT INTO finding_transitions
-                     (finding_ref, finding_id, from_status, to_status, at, run_id, reason)
-                 SELECT rowid, {FINDING_ID_SQL}, status, 'open', ?3, ?4, 'seen again'
-                 FROM findings WHERE console = ?1 AND status IN ('new', 'reopened')
-                   AND last_pass_id = ?2 AND status_pass_id <> ?2 ORDER BY rowid"
-            ))
-            .and_then(|mut s| s.execute(params))
-            .ctx(DOING)?;
-        let updated = tx
+    let mut changed = [0u64; 3];
+    {
+        let mut stmt = tx
             .prepare_cached(
-                "UPDATE findings SET status = 'open', status_pass_id = ?2
-                 WHERE console = ?1 AND status IN ('new', 'reopened')
-                   AND last_pass_id = ?2 AND status_pass_id <> ?2",
+                "SELECT to_status, count(*) FROM temp.finding_changes GROUP BY to_status",
             )
-            .and_then(|mut s| s.execute(rusqlite::params![console, pass_id]))
             .ctx(DOING)?;
-        if written != updated {
-            return Err(StoreError::Backend(format!(
-                "{DOING}: {written} transitions to 'open' were written but {updated} findings \
-                 changed; nothing was stored"
-            )));
+        let mut rows = stmt.query([]).ctx(DOING)?;
+        while let Some(row) = rows.next().ctx(DOING)? {
+            let to: String = row.get(0).ctx(DOING)?;
+            let n: i64 = row.get(1).ctx(DOING)?;
+            let slot = match to.as_str() {
+                "open" => 0,
+                "fixed" => 1,
+                _ => 2,
+            };
+            changed[slot] = to_u64(n);
         }
-        updated as u64
-    };
+    }
+    tx.execute("DELETE FROM temp.finding_changes", [])
+        .ctx(DOING)?;
     let (seen, active): (i64, i64) = tx
         .prepare_cached(
             "SELECT coalesce(sum(last_pass_id = ?2), 0),
@@ -463,9 +450,9 @@ pub(crate) fn complete_finding_pass(
     tx.commit().ctx(DOING)?;
     Ok(FindingPassSummary {
         seen: to_u64(seen),
-        opened,
-        fixed: changed[0],
-        device_removed: changed[1],
+        opened: changed[0],
+        fixed: changed[1],
+        device_removed: changed[2],
         active: to_u64(active),
     })
 }
