@@ -8,7 +8,7 @@
 //! grouped by endpoint as the console sends them, in pages of PAGE (default 1,000) rows into a
 //! fresh temporary SQLite file through the `Store` trait and completes that pass (pass 1),
 //! re-upserts them all (pass 2, every row re-stamped), completes pass 2 (every finding `new` →
-//! `open`) and reads the queue. Observations are built before the clock starts. The target for the upserts on a
+//! `open`), repeats that for pass 3 (the steady state: no status changes) and reads the queue. Observations are built before the clock starts. The target for the upserts on a
 //! 2-core machine is at least 200,000 rows/s.
 
 use std::time::Instant;
@@ -191,6 +191,29 @@ async fn main() {
         "pass 2 end to end",
         total,
         second + complete,
+        "(re-upsert + complete)",
+    );
+
+    // Steady state: a pass that changes no status.
+    let t3 = t2 + Duration::hours(24);
+    let (third, stats) = upsert_all(&store, 3, t3, &pages).await;
+    report("pass 3: re-upsert", total, third, &stats);
+    let start = Instant::now();
+    let summary = store
+        .complete_finding_pass("bench", 3, 3, &Scope::default(), t3)
+        .await
+        .expect("complete_finding_pass");
+    let complete = start.elapsed().as_secs_f64();
+    report(
+        "pass 3: complete",
+        total,
+        complete,
+        &format!("(seen {}, opened {})", summary.seen, summary.opened),
+    );
+    report(
+        "pass 3 end to end",
+        total,
+        third + complete,
         "(re-upsert + complete)",
     );
 

@@ -347,7 +347,8 @@ pub(crate) fn complete_finding_pass(
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .ctx(DOING)?;
     // One scan of the console's active findings decides every change; the transitions and the
-    // status updates then go by rowid.
+    // status updates then go by rowid. Scope limits only the absence decisions: a finding the
+    // pass saw is evidence enough for `open` wherever its device is.
     tx.execute_batch(
         "CREATE TEMP TABLE IF NOT EXISTS finding_changes (
              finding_ref INTEGER PRIMARY KEY,
