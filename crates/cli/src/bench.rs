@@ -125,6 +125,7 @@ pub async fn run(args: BenchArgs) -> Result<u8> {
         args.concurrency
     );
     let mut opts = SyncOptions::new("bench");
+    opts.features = vec![s1bridge_sync::Feature::Devices];
     opts.devices.full = true;
     opts.devices.concurrency = args.concurrency.max(1);
     opts.devices.page_size = args.page_size;
@@ -165,6 +166,7 @@ pub async fn run(args: BenchArgs) -> Result<u8> {
 
     // An incremental sync of the unchanged tenant.
     let mut inc = SyncOptions::new("bench");
+    inc.features = vec![s1bridge_sync::Feature::Devices];
     inc.devices.concurrency = args.concurrency.max(1);
     let before = client.stats().requests;
     let t1 = std::time::Instant::now();

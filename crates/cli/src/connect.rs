@@ -9,7 +9,7 @@ use s1bridge_api::url::ConsoleUrl;
 use s1bridge_api::{ApiToken, Client, ClientOptions};
 use s1bridge_store::{ConsoleRecord, Scope, Store};
 use s1bridge_store_sqlite::SqliteStore;
-use s1bridge_sync::{Feature, SyncOptions};
+use s1bridge_sync::{Feature, Mode, SyncOptions};
 
 use crate::{ConnArgs, SyncArgs, output, progress};
 
@@ -171,6 +171,30 @@ pub async fn verify_cmd(
     Ok(if report.ok { 0 } else { 1 })
 }
 
+/// The priority configuration: `--priority-config` (TOML), then `--kev` / `--epss` on top.
+fn priority_config(args: &SyncArgs) -> Result<s1bridge_priority::PriorityConfig> {
+    let mut cfg = match &args.priority_config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the priority config {}", path.display()))?;
+            toml::from_str(&text).map_err(|e| {
+                usage(format!(
+                    "the priority config {} is invalid: {e}",
+                    path.display()
+                ))
+            })?
+        }
+        None => s1bridge_priority::PriorityConfig::default(),
+    };
+    if let Some(k) = &args.kev {
+        cfg.kev_file = Some(k.clone());
+    }
+    if let Some(e) = &args.epss {
+        cfg.epss_file = Some(e.clone());
+    }
+    Ok(cfg)
+}
+
 pub async fn sync_cmd(db: Option<String>, args: SyncArgs, quiet: bool) -> Result<u8> {
     let mut features = Vec::new();
     for f in &args.only {
@@ -207,6 +231,10 @@ pub async fn sync_cmd(db: Option<String>, args: SyncArgs, quiet: bool) -> Result
         .await?;
     let mut opts = SyncOptions::new(c.name.clone());
     opts.features = features;
+    opts.mode = Mode::parse(&mode).map_err(usage)?;
+    opts.vulns.priority = priority_config(&args)?;
+    opts.vulns.scope = scope.clone();
+    opts.vulns.concurrency = args.concurrency.clamp(1, 4);
     opts.devices.scope = scope;
     opts.devices.full = args.full;
     opts.devices.full_every = chrono::Duration::hours(args.full_every_hours.max(0));

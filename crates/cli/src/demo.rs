@@ -8,8 +8,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 use s1bridge_api::url::ConsoleUrl;
 use s1bridge_api::{ApiToken, Client, ClientOptions};
-use s1bridge_sim::{SimConfig, Simulator, TenantChanges};
-use s1bridge_store::{ConsoleRecord, DeviceFilter, Scope, Store};
+use s1bridge_sim::{FindingChanges, SimConfig, Simulator, TenantChanges};
+use s1bridge_store::{ConsoleRecord, DeviceFilter, FindingFilter, FindingStatus, Scope, Store};
 use s1bridge_sync::SyncOptions;
 
 use crate::connect::open_sqlite;
@@ -79,7 +79,7 @@ pub async fn run(db: Option<String>, args: DemoArgs) -> Result<u8> {
             name: CONSOLE.into(),
             description: Some("the in-process simulator".into()),
             url: url.to_string(),
-            mode: "asset-sync".into(),
+            mode: "scan".into(),
             scope: Scope::default(),
         })
         .await?;
@@ -94,6 +94,7 @@ pub async fn run(db: Option<String>, args: DemoArgs) -> Result<u8> {
     p.finish();
     print_run_report(&r, &client.stats());
     summarise(&store).await?;
+    queue(&store).await?;
 
     println!("\n-- 3. the console changes: agents added, updated, decommissioned and deleted --");
     let changes = sim.apply_changes(&TenantChanges {
@@ -103,22 +104,56 @@ pub async fn run(db: Option<String>, args: DemoArgs) -> Result<u8> {
         delete: 4,
         seed: 7,
     });
+    let fchanges = sim.apply_finding_changes(&FindingChanges {
+        fix_findings: 6,
+        new_findings: 4,
+        reopen_findings: 0,
+        seed: 7,
+    });
     println!(
-        "simulator: {} added, {} updated, {} decommissioned, {} deleted",
+        "simulator: {} added, {} updated, {} decommissioned, {} deleted; {} findings patched, {} new",
         changes.added.len(),
         changes.updated.len(),
         changes.decommissioned.len(),
-        changes.deleted.len()
+        changes.deleted.len(),
+        fchanges.fixed_findings.len(),
+        fchanges.new_findings.len()
     );
 
-    println!("\n-- 4. incremental sync: only what changed since the watermark --");
+    println!("\n-- 4. sync again: devices incrementally (only what changed), findings in full --");
     let before = client.stats().requests;
     let r = s1bridge_sync::run(&client, store.clone(), &opts, Default::default()).await?;
     print_run_report(&r, &client.stats());
     println!(
-        "  ({} requests; deletions are invisible to an incremental pass, so nothing is marked removed yet)",
+        "  ({} requests; deletions are invisible to an incremental device pass, so nothing is marked removed yet)",
         client.stats().requests - before
     );
+    let fixed = store
+        .list_findings(&FindingFilter {
+            console: Some(CONSOLE.into()),
+            statuses: vec![FindingStatus::Fixed],
+            limit: Some(1),
+            ..Default::default()
+        })
+        .await?;
+    if let Some(f) = fixed.first() {
+        println!("\nA patched finding is now `fixed`; its history:");
+        println!(
+            "  s1bridge --db {} vulns --history {}",
+            path.display(),
+            f.finding_id
+        );
+        for t in store.finding_history(&f.finding_id).await? {
+            println!(
+                "  {}  {} -> {}  (run {}: {})",
+                t.at.format("%H:%M:%S"),
+                t.from.map(|s| s.as_str()).unwrap_or("-"),
+                t.to.as_str(),
+                t.run_id,
+                t.reason
+            );
+        }
+    }
 
     println!("\n-- 5. full sync: a complete pass decides what was removed --");
     let mut full = opts.clone();
@@ -147,9 +182,52 @@ pub async fn run(db: Option<String>, args: DemoArgs) -> Result<u8> {
         "  s1bridge --db {db} devices --duplicates   (older records of a re-installed machine)"
     );
     println!("  s1bridge --db {db} devices --json");
+    println!(
+        "  s1bridge --db {db} vulns                  (the queue, highest effective priority first)"
+    );
+    println!("  s1bridge --db {db} vulns --explain FINDING");
     println!("  s1bridge --db {db} runs");
     running.shutdown();
     Ok(0)
+}
+
+async fn queue(store: &Arc<dyn Store>) -> Result<()> {
+    let top = store
+        .list_findings(&FindingFilter {
+            console: Some(CONSOLE.into()),
+            statuses: vec![
+                FindingStatus::New,
+                FindingStatus::Open,
+                FindingStatus::Reopened,
+            ],
+            limit: Some(5),
+            ..Default::default()
+        })
+        .await?;
+    if top.is_empty() {
+        return Ok(());
+    }
+    println!("\nTop of the vulnerability queue (effective priority, not just the vendor's):");
+    for f in &top {
+        let moved: Vec<String> = f
+            .factors
+            .iter()
+            .filter(|x| x.effect != 0)
+            .map(|x| format!("{}{:+}", x.name, x.effect))
+            .collect();
+        println!(
+            "  {:<8} vendor {:<8} {} in {} {} on {}  [{}]  {}",
+            f.priority.to_uppercase(),
+            f.vendor_severity.as_deref().unwrap_or("?"),
+            f.cve_id,
+            f.application,
+            f.application_version,
+            f.computer_name.as_deref().unwrap_or(&f.agent_id),
+            moved.join(" "),
+            f.finding_id
+        );
+    }
+    Ok(())
 }
 
 async fn summarise(store: &Arc<dyn Store>) -> Result<()> {

@@ -12,6 +12,7 @@ mod demo;
 mod output;
 mod progress;
 mod sim_cmd;
+mod vulns_cmd;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -72,6 +73,9 @@ enum Command {
     Sync(SyncArgs),
     /// List stored devices.
     Devices(DevicesArgs),
+    /// The vulnerability queue, highest effective priority first; --explain and --history for
+    /// one finding.
+    Vulns(vulns_cmd::VulnsArgs),
     /// Sync run history.
     Runs {
         #[arg(long)]
@@ -91,12 +95,22 @@ enum Command {
 pub struct SyncArgs {
     #[command(flatten)]
     pub conn: ConnArgs,
-    /// Features to sync (comma separated).
-    #[arg(long, value_delimiter = ',', default_value = "devices")]
+    /// Features to sync (comma separated; default: every feature of this build).
+    #[arg(long, value_delimiter = ',', default_value = "devices,vulnerabilities")]
     pub only: Vec<String>,
-    /// scan (devices and vulnerabilities) or asset-sync (devices only).
+    /// scan (devices and vulnerabilities) or asset-sync (devices only; stored findings are left
+    /// untouched). Default: the mode registered for the console, else scan.
     #[arg(long, value_parser = ["scan", "asset-sync"])]
     pub mode: Option<String>,
+    /// CISA Known Exploited Vulnerabilities catalog (JSON) for the `kev` priority factor.
+    #[arg(long, env = "S1BRIDGE_KEV_FILE", value_name = "FILE")]
+    pub kev: Option<PathBuf>,
+    /// FIRST EPSS scores (CSV) for the `epss` priority factor.
+    #[arg(long, env = "S1BRIDGE_EPSS_FILE", value_name = "FILE")]
+    pub epss: Option<PathBuf>,
+    /// Priority weights, thresholds and criticality rules (TOML; see crates/priority/DEFAULTS.md).
+    #[arg(long, env = "S1BRIDGE_PRIORITY_CONFIG", value_name = "FILE")]
+    pub priority_config: Option<PathBuf>,
     /// Force a full pass (otherwise incremental when a recent full pass exists).
     #[arg(long)]
     pub full: bool,
@@ -194,6 +208,7 @@ async fn dispatch(cli: Cli) -> u8 {
         } => connect::verify_cmd(db, conn, expiry_warning_days, json).await,
         Command::Sync(args) => connect::sync_cmd(db, args, cli.quiet).await,
         Command::Devices(args) => output::devices_cmd(db, args).await,
+        Command::Vulns(args) => vulns_cmd::run(db, args).await,
         Command::Runs {
             console,
             limit,

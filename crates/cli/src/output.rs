@@ -300,6 +300,33 @@ pub fn print_run_report(r: &RunReport, stats: &ClientStats) {
             d.summary.duplicates
         );
     }
+    if let Some(v) = &r.vulnerabilities {
+        println!(
+            "  vulnerabilities: {} findings read over {} stream(s){} via {}: {} new, {} reopened, {} now open, {} fixed, {} device removed; {} active",
+            v.records,
+            v.streams,
+            if v.resumed {
+                " (resumed from checkpoint)"
+            } else {
+                ""
+            },
+            match v.api {
+                Some(s1bridge_sync::vulns::RiskApi::InstalledApplications) => {
+                    "the deprecated /installed-applications API"
+                }
+                _ => "/application-management/risks",
+            },
+            v.new,
+            v.reopened,
+            v.summary.opened,
+            v.summary.fixed,
+            v.summary.device_removed,
+            v.summary.active
+        );
+        for w in &v.warnings {
+            println!("  note: {w}");
+        }
+    }
     println!(
         "  took {:.2}s; {} requests, {} retries, {} rate-limited (429), {} ms waiting for the rate limiter",
         r.elapsed_ms as f64 / 1000.0,

@@ -106,7 +106,7 @@ async fn exit_statuses_follow_the_contract() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("S1_API_TOKEN"), "{}", text(&o));
     let o = run(
-        &["sync", "--url", s.url.as_str(), "--only", "vulnerabilities"],
+        &["sync", "--url", s.url.as_str(), "--only", "access"],
         Some(TOKEN),
         &db,
     );
@@ -229,7 +229,15 @@ async fn a_sync_killed_with_sigkill_resumes_on_the_next_run() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("k.db");
     let mut child = bin()
-        .args(["sync", "--url", s.url.as_str(), "--console", "k"])
+        .args([
+            "sync",
+            "--url",
+            s.url.as_str(),
+            "--console",
+            "k",
+            "--only",
+            "devices",
+        ])
         .env("S1BRIDGE_DB", &db)
         .env("S1_API_TOKEN", TOKEN)
         .stdout(std::process::Stdio::null())
@@ -262,7 +270,11 @@ async fn a_sync_killed_with_sigkill_resumes_on_the_next_run() {
         "killed mid-pass ({committed} committed)"
     );
 
-    let o = run(&["sync", "--console", "k"], Some(TOKEN), &db);
+    let o = run(
+        &["sync", "--console", "k", "--only", "devices"],
+        Some(TOKEN),
+        &db,
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("resumed from checkpoint"), "{}", text(&o));
     let store = s1bridge_store_sqlite::SqliteStore::open(&db).unwrap();
@@ -348,4 +360,112 @@ fn the_sim_command_serves_a_console_from_flags_and_scenarios() {
         "names the file: {}",
         text(&o)
     );
+}
+
+/// `sync` in scan mode fills the vulnerability queue; `vulns` lists, filters, explains and shows
+/// history with the PRODUCT.md field names; asset-sync mode skips vulnerabilities.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_vulnerability_queue_explain_and_history() {
+    let s = sim(40, Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("v.db");
+    // A KEV catalog naming a CVE the simulator plants (libwebp, in Chrome).
+    let kev = dir.path().join("kev.json");
+    std::fs::write(
+        &kev,
+        r#"{"title":"CISA Catalog of Known Exploited Vulnerabilities","catalogVersion":"2026.11.20","dateReleased":"2026-11-20T00:00:00.000Z","count":2,"vulnerabilities":[
+        {"cveID":"CVE-2023-4863","vendorProject":"Google","product":"Chromium WebP","vulnerabilityName":"Heap overflow","dateAdded":"2023-09-13","shortDescription":"x","requiredAction":"Apply updates","dueDate":"2023-10-04","knownRansomwareCampaignUse":"Unknown","notes":"","cwes":["CWE-787"]},
+        {"cveID":"CVE-2021-44228","vendorProject":"Apache","product":"Log4j2","vulnerabilityName":"Log4Shell","dateAdded":"2021-12-10","shortDescription":"x","requiredAction":"Apply updates","dueDate":"2021-12-24","knownRansomwareCampaignUse":"Known","notes":"","cwes":["CWE-20"]}]}"#,
+    )
+    .unwrap();
+    let kev_arg = kev.to_str().unwrap();
+    let o = run(
+        &[
+            "sync",
+            "--url",
+            s.url.as_str(),
+            "--console",
+            "v",
+            "--kev",
+            kev_arg,
+        ],
+        Some(TOKEN),
+        &db,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    let o = run(&["vulns", "--json"], None, &db);
+    let all: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(!all.is_empty());
+    for key in [
+        "finding_id",
+        "agent_id",
+        "computer_name",
+        "cve_id",
+        "application",
+        "application_version",
+        "vendor_severity",
+        "cvss_score",
+        "published_at",
+        "detected_at",
+        "status",
+        "first_seen_at",
+        "last_seen_at",
+        "fixed_at",
+        "priority",
+        "factors",
+    ] {
+        assert!(all[0].get(key).is_some(), "finding JSON lacks {key}");
+    }
+    assert!(all[0]["cvss_score"].is_number());
+    let f0 = &all[0]["factors"][0];
+    assert!(f0["name"].is_string() && f0["effect"].is_number() && f0["detail"].is_string());
+
+    let o = run(&["vulns", "--json", "--kev"], None, &db);
+    let kev_only: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(!kev_only.is_empty(), "the planted KEV CVEs are flagged");
+    assert!(
+        kev_only.iter().all(|f| {
+            ["CVE-2023-4863", "CVE-2021-44228"].contains(&f["cve_id"].as_str().unwrap())
+        })
+    );
+    let o = run(&["vulns", "--json", "--min-priority", "high"], None, &db);
+    let high: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        high.iter()
+            .all(|f| ["high", "critical"].contains(&f["priority"].as_str().unwrap()))
+    );
+
+    let id = kev_only[0]["finding_id"].as_str().unwrap();
+    let o = run(&["vulns", "--explain", id], None, &db);
+    let t = text(&o);
+    assert!(
+        t.contains("vendor severity") && t.contains("kev") && t.contains("result:"),
+        "{t}"
+    );
+    let o = run(&["vulns", "--history", id, "--json"], None, &db);
+    let h: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(h[0]["to"], "new");
+    assert!(h[0]["run_id"].is_number());
+    let o = run(&["vulns", "--explain", "f0000000000000000"], None, &db);
+    assert_eq!(o.status.code(), Some(2));
+
+    // Asset-sync mode: the run records vulnerabilities as skipped.
+    let o = run(
+        &["sync", "--console", "v", "--mode", "asset-sync", "--json"],
+        Some(TOKEN),
+        &db,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let run_json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = run_json["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["feature"] == "vulnerabilities")
+        .unwrap()
+        .clone();
+    assert_eq!(v["status"], "skipped");
+    assert_eq!(v["reason"], "asset-sync mode");
+    assert_eq!(v["requests"], 0);
 }

@@ -467,6 +467,7 @@ impl Prioritizer {
             base,
             priority: Priority::from_level(level),
             factors,
+            in_kev,
         }
     }
 }

@@ -224,6 +224,10 @@ pub struct Assessment {
     pub priority: Priority,
     /// Every factor considered, in evaluation order.
     pub factors: Vec<Factor>,
+    /// Whether the CVE is in the CISA KEV catalog: `None` when that cannot be known (no
+    /// catalog loaded, or no CVE id). A fact, independent of the weight given to it.
+    #[serde(default)]
+    pub in_kev: Option<bool>,
 }
 
 impl Assessment {

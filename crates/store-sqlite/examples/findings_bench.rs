@@ -78,6 +78,7 @@ fn synthetic(agent: usize, n: usize, base: DateTime<Utc>) -> FindingObservation 
             "nvdBaseScore": (i % 100) as f64 / 10.0,
         }),
         priority: PRIORITIES[i % PRIORITIES.len()].to_string(),
+        kev: i.is_multiple_of(13),
         factors,
     }
 }

@@ -172,7 +172,7 @@ impl EncodedFindings {
                 cvss_score: f.cvss_score,
                 days_detected: f.days_detected,
                 priority_rank,
-                kev: f.factors.iter().any(|p| p.name.eq_ignore_ascii_case("kev")),
+                kev: f.kev,
             });
         }
         Ok(page)
@@ -507,7 +507,7 @@ const FINDING_COLUMNS: &str = "fid, console, agent_id, computer_name, cve_id, ap
     application_vendor, application_version, vendor_severity, cvss_score, cvss_version, \
     published_at, detected_at, days_detected, status, first_seen_at, last_seen_at, fixed_at, \
     priority, factors, console_row_id, console_status, mark_type, marked_by, marked_at, \
-    mark_reason, extra";
+    mark_reason, extra, kev";
 
 fn finding_id_text(fid: i64) -> String {
     format!("f{:016x}", u64::from_ne_bytes(fid.to_ne_bytes()))
@@ -553,6 +553,7 @@ fn read_finding(row: &Row<'_>) -> rusqlite::Result<Finding> {
         marked_at: get_opt_ts(row, 24)?,
         mark_reason: row.get(25)?,
         extra: get_json(row, 26, |s| serde_json::from_str(s))?,
+        kev: row.get(27)?,
     })
 }
 

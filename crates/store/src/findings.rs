@@ -129,6 +129,8 @@ pub struct FindingObservation {
     /// `critical|high|medium|low|info`, computed by the engine.
     pub priority: String,
     pub factors: Vec<PriorityFactor>,
+    /// In the CISA Known Exploited Vulnerabilities catalog (false when unknown).
+    pub kev: bool,
 }
 
 /// A stored finding: the PRODUCT.md vulnerability shape (plus a few extra fields).
@@ -155,6 +157,8 @@ pub struct Finding {
     pub fixed_at: Option<DateTime<Utc>>,
     pub priority: String,
     pub factors: Vec<PriorityFactor>,
+    /// In the CISA Known Exploited Vulnerabilities catalog (as of the sync that last saw it).
+    pub kev: bool,
     pub console_row_id: Option<String>,
     pub console_status: Option<String>,
     pub mark_type: Option<String>,
@@ -191,7 +195,7 @@ pub struct FindingFilter {
     pub cve_id: Option<String>,
     /// An agent id or a computer name (case-insensitive exact).
     pub device: Option<String>,
-    /// Only findings with a factor named `kev`.
+    /// Only findings in the CISA KEV catalog.
     pub kev_only: bool,
     pub limit: Option<u32>,
 }

@@ -1865,6 +1865,7 @@ pub fn sample_finding(agent_id: &str, cve_id: &str) -> FindingObservation {
         extra: serde_json::json!({}),
         priority: "medium".to_string(),
         factors: Vec::new(),
+        kev: false,
     }
 }
 
@@ -2358,13 +2359,19 @@ pub async fn check_finding_queue_and_filters(store: &dyn Store) {
         let mut o = sample_finding(agent, cve);
         o.priority = priority.to_string();
         o.cvss_score = cvss;
-        if kev {
-            o.factors.push(PriorityFactor {
-                name: "kev".to_string(),
-                effect: 2,
-                detail: "listed in CISA KEV".to_string(),
-            });
-        }
+        o.kev = kev;
+        // The flag, not a factor's name, decides `kev_only`: an informative "not in KEV"
+        // factor must not count.
+        o.factors.push(PriorityFactor {
+            name: "kev".to_string(),
+            effect: if kev { 2 } else { 0 },
+            detail: if kev {
+                "listed in CISA KEV"
+            } else {
+                "not in CISA KEV"
+            }
+            .to_string(),
+        });
         o.factors.push(PriorityFactor {
             name: "epss".to_string(),
             effect: 1,
@@ -2577,6 +2584,7 @@ pub async fn check_finding_round_trip(store: &dyn Store) {
                 detail: "device is a test machine".to_string(),
             },
         ],
+        kev: true,
     };
     let bare = sample_finding("2", "CVE-2024-0001");
     let mut bare = FindingObservation {
@@ -2618,6 +2626,7 @@ pub async fn check_finding_round_trip(store: &dyn Store) {
             marked_at: obs.marked_at,
             mark_reason: obs.mark_reason.clone(),
             extra: obs.extra.clone(),
+            kev: obs.kev,
         };
         assert_eq!(f, want);
     }

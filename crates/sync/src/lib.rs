@@ -13,8 +13,10 @@ use s1bridge_store::{FeatureOutcome, FeatureStatus, RunStatus, Store, StoreError
 pub mod convert;
 pub mod devices;
 pub mod verify;
+pub mod vulns;
 
 pub use devices::{DeviceOptions, DeviceReport};
+pub use vulns::{VulnOptions, VulnReport};
 
 /// Aborts a background task when dropped, so no early return can leak it.
 pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
@@ -30,28 +32,58 @@ impl Drop for AbortOnDrop {
 #[serde(rename_all = "kebab-case")]
 pub enum Feature {
     Devices,
+    Vulnerabilities,
 }
 
 impl Feature {
-    /// Features this build can sync. Vulnerabilities, access and AI agents arrive with their
-    /// own issues; asking for them is a usage error that says so.
-    pub const AVAILABLE: [Feature; 1] = [Feature::Devices];
+    /// Features this build can sync, in the order they run (vulnerabilities use the device
+    /// inventory for their priority). Access and AI agents arrive with their own issues; asking
+    /// for them is a usage error that says so.
+    pub const AVAILABLE: [Feature; 2] = [Feature::Devices, Feature::Vulnerabilities];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Feature::Devices => "devices",
+            Feature::Vulnerabilities => "vulnerabilities",
         }
     }
 
     pub fn parse(s: &str) -> Result<Feature, String> {
         match s.trim() {
             "devices" => Ok(Feature::Devices),
-            "vulnerabilities" | "access" | "ai-agents" | "indicators" => Err(format!(
-                "the feature '{s}' is not in this build of s1bridge yet; available: devices"
+            "vulnerabilities" => Ok(Feature::Vulnerabilities),
+            "access" | "ai-agents" | "indicators" => Err(format!(
+                "the feature '{s}' is not in this build of s1bridge yet; available: devices, vulnerabilities"
             )),
             other => Err(format!(
                 "unknown feature '{other}'; known features: devices, vulnerabilities, access, ai-agents"
             )),
+        }
+    }
+}
+
+/// What a console is synced for: `scan` (devices and vulnerabilities) or `asset-sync` (devices
+/// only: no vulnerability request is made and stored findings are left exactly as they are).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    #[default]
+    Scan,
+    AssetSync,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Scan => "scan",
+            Mode::AssetSync => "asset-sync",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Mode, String> {
+        match s.trim() {
+            "scan" => Ok(Mode::Scan),
+            "asset-sync" => Ok(Mode::AssetSync),
+            other => Err(format!("unknown mode '{other}'; use scan or asset-sync")),
         }
     }
 }
@@ -103,7 +135,9 @@ impl ProgressSink {
 pub struct SyncOptions {
     pub console: String,
     pub features: Vec<Feature>,
+    pub mode: Mode,
     pub devices: DeviceOptions,
+    pub vulns: VulnOptions,
     /// A run whose heartbeat is older than this is considered dead (its console may be synced
     /// again).
     pub stale_run_after: chrono::Duration,
@@ -114,7 +148,9 @@ impl SyncOptions {
         SyncOptions {
             console: console.into(),
             features: Feature::AVAILABLE.to_vec(),
+            mode: Mode::Scan,
             devices: DeviceOptions::default(),
+            vulns: VulnOptions::default(),
             stale_run_after: chrono::Duration::minutes(5),
         }
     }
@@ -128,6 +164,7 @@ pub struct RunReport {
     pub status: RunStatus,
     pub features: Vec<FeatureOutcome>,
     pub devices: Option<DeviceReport>,
+    pub vulnerabilities: Option<VulnReport>,
     pub elapsed_ms: u64,
 }
 
@@ -173,7 +210,26 @@ pub async fn run(
 
     let mut outcomes = Vec::new();
     let mut device_report = None;
+    let mut vuln_report = None;
     for feature in &opts.features {
+        if *feature == Feature::Vulnerabilities && opts.mode == Mode::AssetSync {
+            // Asset-sync mode: not one vulnerability request, stored findings untouched.
+            let now = Utc::now();
+            let outcome = FeatureOutcome {
+                feature: feature.as_str().to_string(),
+                status: FeatureStatus::Skipped,
+                reason: Some("asset-sync mode".to_string()),
+                records: 0,
+                requests: 0,
+                retries: 0,
+                errors: 0,
+                started_at: Some(now),
+                finished_at: Some(now),
+            };
+            store.record_feature(run_id, &outcome).await?;
+            outcomes.push(outcome);
+            continue;
+        }
         let before = client.stats();
         let started_at = Utc::now();
         let mut outcome = FeatureOutcome {
@@ -188,33 +244,52 @@ pub async fn run(
             finished_at: None,
         };
         store.record_feature(run_id, &outcome).await?;
-        let result = match feature {
-            Feature::Devices => {
-                devices::run_pass(
-                    client,
-                    &store,
-                    &opts.console,
-                    run_id,
-                    &opts.devices,
-                    &progress,
-                )
-                .await
-            }
+        let result: Result<(u64, u64, Vec<String>), SyncError> = match feature {
+            Feature::Devices => devices::run_pass(
+                client,
+                &store,
+                &opts.console,
+                run_id,
+                &opts.devices,
+                &progress,
+            )
+            .await
+            .map(|r| {
+                let out = (r.records, r.rejected, Vec::new());
+                device_report = Some(r);
+                out
+            }),
+            Feature::Vulnerabilities => vulns::run_pass(
+                client,
+                &store,
+                &opts.console,
+                run_id,
+                &opts.vulns,
+                &progress,
+            )
+            .await
+            .map(|r| {
+                let out = (r.records, 0, r.warnings.clone());
+                vuln_report = Some(r);
+                out
+            }),
         };
         let after = client.stats();
         outcome.requests = after.requests.saturating_sub(before.requests);
         outcome.retries = after.retries.saturating_sub(before.retries);
         outcome.finished_at = Some(Utc::now());
         match result {
-            Ok(r) => {
+            Ok((records, rejected, notes)) => {
                 outcome.status = FeatureStatus::Ok;
-                outcome.records = r.records;
-                if r.rejected > 0 {
+                outcome.records = records;
+                if rejected > 0 {
                     outcome.status = FeatureStatus::Partial;
-                    outcome.reason =
-                        Some(format!("{} records without an id were skipped", r.rejected));
+                    outcome.reason = Some(format!("{rejected} records without an id were skipped"));
+                } else if !notes.is_empty() {
+                    // Completed, with something the user should know (e.g. an unusable KEV
+                    // file: the factor was left out).
+                    outcome.reason = Some(notes.join("; "));
                 }
-                device_report = Some(r);
             }
             Err(SyncError::Store(e)) => {
                 outcome.status = FeatureStatus::Failed;
@@ -245,6 +320,7 @@ pub async fn run(
         status,
         features: outcomes,
         devices: device_report,
+        vulnerabilities: vuln_report,
         elapsed_ms: started.elapsed().as_millis() as u64,
     })
 }

@@ -1,6 +1,6 @@
 use s1bridge_sim::TenantChanges;
 use s1bridge_store::{DeviceFilter, FeatureStatus, PassKind, RunStatus, Scope, StoreError};
-use s1bridge_sync::{SyncError, SyncOptions};
+use s1bridge_sync::SyncError;
 
 use crate::{Env, small};
 
@@ -11,7 +11,7 @@ async fn a_full_sync_stores_exactly_the_consoles_agents() {
     let r = s1bridge_sync::run(
         &client,
         env.store.clone(),
-        &SyncOptions::new("c"),
+        &crate::devices_opts("c"),
         Default::default(),
     )
     .await
@@ -80,7 +80,7 @@ async fn a_full_sync_stores_exactly_the_consoles_agents() {
 async fn incremental_sync_reads_only_changes_and_never_removes() {
     let env = Env::new(small(400)).await;
     let client = env.client();
-    let opts = SyncOptions::new("c");
+    let opts = crate::devices_opts("c");
     s1bridge_sync::run(&client, env.store.clone(), &opts, Default::default())
         .await
         .unwrap();
@@ -179,7 +179,7 @@ async fn find(env: &Env, id: &str) -> s1bridge_store::Device {
 async fn a_scoped_full_pass_only_removes_inside_its_scope() {
     let env = Env::new(small(300)).await;
     let client = env.client();
-    let mut opts = SyncOptions::new("c");
+    let mut opts = crate::devices_opts("c");
     opts.devices.full = true;
     s1bridge_sync::run(&client, env.store.clone(), &opts, Default::default())
         .await
@@ -226,7 +226,7 @@ async fn a_second_concurrent_run_of_the_same_console_is_refused() {
     let err = s1bridge_sync::run(
         &env.client(),
         env.store.clone(),
-        &SyncOptions::new("c"),
+        &crate::devices_opts("c"),
         Default::default(),
     )
     .await
@@ -239,7 +239,7 @@ async fn a_second_concurrent_run_of_the_same_console_is_refused() {
     let r = s1bridge_sync::run(
         &env.client(),
         env.store.clone(),
-        &SyncOptions::new("other"),
+        &crate::devices_opts("other"),
         Default::default(),
     )
     .await
@@ -253,7 +253,7 @@ async fn a_second_concurrent_run_of_the_same_console_is_refused() {
 async fn a_device_missed_by_the_site_streams_is_rechecked_not_removed() {
     let env = Env::new(small(120)).await;
     let client = env.client();
-    let mut opts = SyncOptions::new("c");
+    let mut opts = crate::devices_opts("c");
     opts.devices.full = true;
     s1bridge_sync::run(&client, env.store.clone(), &opts, Default::default())
         .await
@@ -289,7 +289,11 @@ async fn a_device_missed_by_the_site_streams_is_rechecked_not_removed() {
     assert_eq!(d.summary.newly_removed, 0);
     let after = find(&env, &moved.agent_id).await;
     assert_eq!(after.removed_at, None, "still in the console: not removed");
-    assert_eq!(after.site_id.as_deref(), Some(site_b.as_str()), "its real site");
+    assert_eq!(
+        after.site_id.as_deref(),
+        Some(site_b.as_str()),
+        "its real site"
+    );
 
     // A device that is really gone is still removed (the re-check does not keep everything).
     let ch = env.sim.sim.apply_changes(&TenantChanges {

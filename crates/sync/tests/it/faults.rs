@@ -6,7 +6,7 @@ use s1bridge_sync::SyncOptions;
 use crate::{Env, small};
 
 fn full() -> SyncOptions {
-    let mut o = SyncOptions::new("c");
+    let mut o = crate::devices_opts("c");
     o.devices.full = true;
     o
 }
@@ -72,7 +72,7 @@ async fn a_sync_killed_half_way_keeps_the_inventory_and_resumes_from_its_checkpo
             .sum::<u64>()
     };
     let pages_before_resume = agent_requests(&env);
-    let mut resume = SyncOptions::new("c");
+    let mut resume = crate::devices_opts("c");
     resume.devices.page_size = 50;
     let r = s1bridge_sync::run(&client, env.store.clone(), &resume, Default::default())
         .await

@@ -4,6 +4,7 @@ mod devices;
 mod faults;
 mod pagination;
 mod verify;
+mod vulns;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -89,4 +90,11 @@ pub fn small(agents: u32) -> SimConfig {
         agents,
         ..SimConfig::default()
     }
+}
+
+/// Options for a devices-only run (the default runs every feature).
+pub fn devices_opts(console: &str) -> s1bridge_sync::SyncOptions {
+    let mut o = s1bridge_sync::SyncOptions::new(console);
+    o.features = vec![s1bridge_sync::Feature::Devices];
+    o
 }

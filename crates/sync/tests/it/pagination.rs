@@ -6,7 +6,6 @@ use futures::StreamExt;
 use proptest::prelude::*;
 use s1bridge_api::wire::Agent;
 use s1bridge_sim::{Faults, SimConfig};
-use s1bridge_sync::SyncOptions;
 
 use crate::Env;
 
@@ -57,7 +56,7 @@ async fn check(agents: u32, sites: u32, page: u32, faults: Faults) -> Result<(),
     prop_assert_eq!(sorted, env.truth());
 
     // 2. The engine: repeated runs (each resuming the last) converge on exactly the console.
-    let mut opts = SyncOptions::new("c");
+    let mut opts = crate::devices_opts("c");
     opts.devices.page_size = page;
     for _ in 0..30 {
         let r = s1bridge_sync::run(&client, env.store.clone(), &opts, Default::default())

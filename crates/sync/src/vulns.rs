@@ -1,0 +1,666 @@
+//! The vulnerabilities feature: application CVE findings per endpoint.
+//!
+//! Reads `GET /application-management/risks` (one scope id per request, so a scope of several
+//! ids is several streams; an unscoped pass is split per site like the device pass). A console
+//! that answers 404 there only offers the older Application Risk API; the pass then reads
+//! `/installed-applications` and, per vulnerable application, `/installed-applications/cves`,
+//! and says so. Each observation gets its explained priority before it is stored; statuses
+//! (`fixed`, `device_removed`, `open`) are decided by the store only after a complete pass.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use s1bridge_api::wire::{InstalledApplication, InstalledApplicationCve, Risk, SitesData};
+use s1bridge_api::{ApiError, Client};
+use s1bridge_priority::{DeviceInput, FindingInput, Prioritizer, PriorityConfig};
+use s1bridge_store::{
+    Checkpoint, DeviceFilter, FindingKey, FindingObservation, FindingPassSummary, PassKind,
+    PriorityFactor, Scope, Store,
+};
+
+use crate::convert::parse_timestamp;
+use crate::{Progress, ProgressSink, SyncError};
+
+pub const FEATURE: &str = "vulnerabilities";
+const RISKS: &str = "/application-management/risks";
+const APPS: &str = "/installed-applications";
+const APP_CVES: &str = "/installed-applications/cves";
+const PLAN_STREAM: &str = "plan";
+/// Marks a plan made against the deprecated API (stored as the plan marker's `since`).
+const DEPRECATED_MARK: &str = "api:installed-applications";
+
+/// Which API generation a console offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RiskApi {
+    ApplicationManagement,
+    /// The deprecated Application Risk API (`/installed-applications`).
+    InstalledApplications,
+}
+
+#[derive(Debug, Clone)]
+pub struct VulnOptions {
+    pub scope: Scope,
+    pub concurrency: usize,
+    pub page_size: u32,
+    pub priority: PriorityConfig,
+}
+
+impl Default for VulnOptions {
+    fn default() -> Self {
+        VulnOptions {
+            scope: Scope::default(),
+            concurrency: 4,
+            page_size: 1000,
+            priority: PriorityConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct VulnReport {
+    pub api: Option<RiskApi>,
+    pub resumed: bool,
+    pub streams: usize,
+    pub records: u64,
+    pub new: u64,
+    pub reopened: u64,
+    /// KEV/EPSS files that could not be used, and similar notes (the sync completed without
+    /// those factors).
+    pub warnings: Vec<String>,
+    pub summary: FindingPassSummary,
+}
+
+#[derive(Debug, Clone)]
+struct Stream {
+    key: String,
+    filter: Option<(String, String)>,
+    cursor: Option<String>,
+    records: u64,
+    done: bool,
+}
+
+/// Everything a page needs to turn rows into prioritised observations.
+struct Context {
+    console: String,
+    devices: HashMap<String, DeviceInput>,
+    prioritizer: Prioritizer,
+}
+
+fn device_input(d: &s1bridge_store::Device) -> DeviceInput {
+    DeviceInput {
+        agent_id: d.agent_id.clone(),
+        computer_name: d.computer_name.clone(),
+        site_id: d.site_id.clone(),
+        site_name: d.site_name.clone(),
+        group_id: d.group_id.clone(),
+        group_name: d.group_name.clone(),
+        tags: Vec::new(),
+        machine_type: d.machine_type.clone(),
+        ips: d.ips.clone(),
+        is_decommissioned: d.is_decommissioned,
+        last_active_at: d.last_active_at,
+    }
+}
+
+impl Context {
+    #[allow(clippy::too_many_arguments)]
+    fn observe(
+        &self,
+        key: FindingKey,
+        computer_name: Option<String>,
+        vendor: Option<String>,
+        row_id: Option<String>,
+        severity: Option<String>,
+        cvss: Option<f64>,
+        extra: serde_json::Map<String, serde_json::Value>,
+        now: DateTime<Utc>,
+    ) -> FindingObservation {
+        let unknown = DeviceInput {
+            agent_id: key.agent_id.clone(),
+            computer_name: computer_name.clone().unwrap_or_default(),
+            ..DeviceInput::default()
+        };
+        let device = self.devices.get(&key.agent_id).unwrap_or(&unknown);
+        let fixed = extra
+            .get("remediationLevel")
+            .and_then(|v| v.as_str())
+            .map(|r| r.eq_ignore_ascii_case("Official Fix"));
+        let a = self.prioritizer.assess(
+            &FindingInput {
+                cve_id: key.cve_id.clone(),
+                vendor_severity: severity.clone(),
+                cvss_score: cvss,
+                application: key.application.clone(),
+                application_version: Some(key.application_version.clone()),
+                fixed_version_available: fixed,
+                exploit_code_maturity: extra
+                    .get("exploitCodeMaturity")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string),
+            },
+            device,
+            now,
+        );
+        FindingObservation {
+            key,
+            computer_name,
+            application_vendor: vendor,
+            console_row_id: row_id,
+            vendor_severity: severity,
+            cvss_score: cvss,
+            cvss_version: None,
+            published_at: None,
+            detected_at: None,
+            days_detected: None,
+            console_status: None,
+            mark_type: None,
+            marked_by: None,
+            marked_at: None,
+            mark_reason: None,
+            extra: serde_json::Value::Object(extra),
+            priority: a.priority.as_str().to_string(),
+            kev: a.in_kev == Some(true),
+            factors: a
+                .factors
+                .into_iter()
+                .map(|f| PriorityFactor {
+                    name: f.name,
+                    effect: f.effect,
+                    detail: f.detail,
+                })
+                .collect(),
+        }
+    }
+
+    fn observe_risk(&self, r: &Risk, now: DateTime<Utc>) -> Option<FindingObservation> {
+        let agent_id = r.endpoint_id.clone().filter(|s| !s.is_empty())?;
+        let cve_id = r.cve_id.clone().filter(|s| !s.is_empty())?;
+        let application = r
+            .application_name
+            .clone()
+            .or_else(|| r.application.clone())
+            .unwrap_or_default();
+        let key = FindingKey {
+            agent_id,
+            application,
+            application_version: r.application_version.clone().unwrap_or_default(),
+            cve_id,
+        };
+        // Exploit / risk / remediation fields the response carries, kept verbatim.
+        let mut extra = serde_json::Map::new();
+        for (name, value) in [
+            ("exploitCodeMaturity", &r.exploit_code_maturity),
+            ("remediationLevel", &r.remediation_level),
+            ("reportConfidence", &r.report_confidence),
+            ("riskScore", &r.risk_score),
+            ("nvdBaseScore", &r.nvd_base_score),
+            ("nvdCvssVersion", &r.nvd_cvss_version),
+            ("mitigationStatus", &r.mitigation_status),
+            ("lastScanDate", &r.last_scan_date),
+            ("lastScanResult", &r.last_scan_result),
+        ] {
+            if let Some(v) = value {
+                extra.insert(name.to_string(), serde_json::Value::String(v.clone()));
+            }
+        }
+        if let Some(v) = &r.exploited_in_the_wild {
+            extra.insert("exploitedInTheWild".to_string(), v.clone());
+        }
+        let mut o = self.observe(
+            key,
+            r.endpoint_name.clone(),
+            r.application_vendor.clone(),
+            r.id.clone(),
+            r.severity.clone(),
+            r.base_score_f64(),
+            extra,
+            now,
+        );
+        o.cvss_version = r.cvss_version.clone();
+        o.published_at = r.published_date.as_deref().and_then(parse_timestamp);
+        o.detected_at = r.detection_date.as_deref().and_then(parse_timestamp);
+        o.days_detected = r.days_detected;
+        o.console_status = r.status.clone();
+        o.mark_type = r.mark_type.as_ref().and_then(|v| match v {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(s) if s.is_empty() => None,
+            serde_json::Value::String(s) => Some(s.clone()),
+            other => Some(other.to_string()),
+        });
+        o.marked_by = r.marked_by.clone();
+        o.marked_at = r.marked_date.as_deref().and_then(parse_timestamp);
+        o.mark_reason = r.reason.clone();
+        Some(o)
+    }
+
+    fn observe_app_cve(
+        &self,
+        app: &InstalledApplication,
+        cve: &InstalledApplicationCve,
+        now: DateTime<Utc>,
+    ) -> Option<FindingObservation> {
+        let agent_id = app.agent_id.clone().filter(|s| !s.is_empty())?;
+        let cve_id = cve.cve_id.clone().filter(|s| !s.is_empty())?;
+        let key = FindingKey {
+            agent_id,
+            application: app.name.clone().unwrap_or_default(),
+            application_version: app.version.clone().unwrap_or_default(),
+            cve_id,
+        };
+        let mut extra = serde_json::Map::new();
+        if let Some(l) = &cve.link {
+            extra.insert("link".into(), serde_json::Value::String(l.clone()));
+        }
+        let mut o = self.observe(
+            key,
+            app.agent_computer_name.clone(),
+            app.publisher.clone(),
+            cve.id.clone(),
+            cve.risk_level.as_ref().map(|r| r.to_ascii_uppercase()),
+            cve.score,
+            extra,
+            now,
+        );
+        o.published_at = cve.published_at.as_deref().and_then(parse_timestamp);
+        o.detected_at = cve.created_at.as_deref().and_then(parse_timestamp);
+        Some(o)
+    }
+}
+
+/// Which API the console offers, by one cheap request.
+async fn detect_api(client: &Client) -> Result<RiskApi, ApiError> {
+    match client
+        .get_page::<Risk>(RISKS, &[("skipCount", "true".to_string())], 1, None)
+        .await
+    {
+        Ok(_) => Ok(RiskApi::ApplicationManagement),
+        Err(ApiError::NotFound { .. }) => {
+            // Confirm the older API is there before relying on it.
+            client
+                .get_page::<InstalledApplication>(APPS, &[], 1, None)
+                .await?;
+            Ok(RiskApi::InstalledApplications)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn site_ids(client: &Client) -> Result<Vec<String>, ApiError> {
+    let mut ids = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut seen = std::collections::HashSet::new();
+    loop {
+        let mut q = vec![
+            ("limit", "1000".to_string()),
+            ("state", "active".to_string()),
+        ];
+        if let Some(c) = &cursor {
+            q.push(("cursor", c.clone()));
+        }
+        let env = client.get::<SitesData>("/sites", &q).await?;
+        ids.extend(
+            env.data
+                .sites
+                .into_iter()
+                .map(|s| s.id)
+                .filter(|i| !i.is_empty()),
+        );
+        match env.pagination.as_ref().and_then(|p| p.next()) {
+            Some(n) if seen.insert(n.to_string()) => cursor = Some(n.to_string()),
+            _ => return Ok(ids),
+        }
+    }
+}
+
+/// One stream per scope id (the endpoints take one id per request); an unscoped pass is split
+/// per site when the console has several.
+async fn plan(client: &Client, scope: &Scope) -> Vec<Stream> {
+    let mut filters: Vec<(String, Option<(String, String)>)> = Vec::new();
+    for a in &scope.account_ids {
+        filters.push((
+            format!("account:{a}"),
+            Some(("accountIds".into(), a.clone())),
+        ));
+    }
+    for s in &scope.site_ids {
+        filters.push((format!("site:{s}"), Some(("siteIds".into(), s.clone()))));
+    }
+    for g in &scope.group_ids {
+        filters.push((format!("group:{g}"), Some(("groupIds".into(), g.clone()))));
+    }
+    if filters.is_empty() {
+        match site_ids(client).await {
+            Ok(ids) if ids.len() > 1 => {
+                for id in ids {
+                    filters.push((format!("site:{id}"), Some(("siteIds".into(), id))));
+                }
+            }
+            _ => filters.push(("all".into(), None)),
+        }
+    }
+    filters
+        .into_iter()
+        .map(|(key, filter)| Stream {
+            key,
+            filter,
+            cursor: None,
+            records: 0,
+            done: false,
+        })
+        .collect()
+}
+
+fn filter_of(key: &str) -> Option<(String, String)> {
+    let (kind, id) = key.split_once(':')?;
+    let name = match kind {
+        "account" => "accountIds",
+        "site" => "siteIds",
+        "group" => "groupIds",
+        _ => return None,
+    };
+    Some((name.to_string(), id.to_string()))
+}
+
+fn checkpoint(console: &str, pass_id: i64, api: RiskApi, s: &Stream) -> Checkpoint {
+    Checkpoint {
+        console: console.to_string(),
+        feature: FEATURE.to_string(),
+        pass_id,
+        kind: PassKind::Full,
+        stream: s.key.clone(),
+        cursor: s.cursor.clone(),
+        done: s.done,
+        records: s.records,
+        max_updated_at: None,
+        since: (api == RiskApi::InstalledApplications).then(|| DEPRECATED_MARK.to_string()),
+    }
+}
+
+/// Run (or resume) one findings pass.
+pub async fn run_pass(
+    client: &Client,
+    store: &Arc<dyn Store>,
+    console: &str,
+    run_id: i64,
+    opts: &VulnOptions,
+    progress: &ProgressSink,
+) -> Result<VulnReport, SyncError> {
+    let mut report = VulnReport::default();
+    let prioritizer = Prioritizer::load(opts.priority.clone());
+    report.warnings.extend(prioritizer.warnings.iter().cloned());
+    let devices = store
+        .list_devices(&DeviceFilter {
+            console: Some(console.to_string()),
+            include_removed: true,
+            ..DeviceFilter::default()
+        })
+        .await?
+        .iter()
+        .map(|d| (d.agent_id.clone(), device_input(d)))
+        .collect();
+    let ctx = Arc::new(Context {
+        console: console.to_string(),
+        devices,
+        prioritizer,
+    });
+
+    let checkpoints = store.load_checkpoints(console, FEATURE).await?;
+    let marker = checkpoints
+        .iter()
+        .find(|c| c.stream == PLAN_STREAM && c.done)
+        .cloned();
+    let (pass_id, api, mut streams) = match marker {
+        Some(m) => {
+            report.resumed = true;
+            let api = if m.since.as_deref() == Some(DEPRECATED_MARK) {
+                RiskApi::InstalledApplications
+            } else {
+                RiskApi::ApplicationManagement
+            };
+            let streams = checkpoints
+                .iter()
+                .filter(|c| c.stream != PLAN_STREAM)
+                .map(|c| Stream {
+                    key: c.stream.clone(),
+                    filter: filter_of(&c.stream),
+                    cursor: c.cursor.clone(),
+                    records: c.records,
+                    done: c.done,
+                })
+                .collect();
+            (m.pass_id, api, streams)
+        }
+        None => {
+            if !checkpoints.is_empty() {
+                store.clear_checkpoints(console, FEATURE).await?;
+            }
+            let api = detect_api(client).await?;
+            if api == RiskApi::InstalledApplications {
+                report.warnings.push(
+                    "this console only offers the deprecated Application Risk API \
+                     (/application-management/risks answered 404); findings were read from \
+                     /installed-applications and /installed-applications/cves"
+                        .to_string(),
+                );
+            }
+            let streams = plan(client, &opts.scope).await;
+            let pass_id = run_id;
+            for s in &streams {
+                store
+                    .apply_finding_page(
+                        console,
+                        pass_id,
+                        run_id,
+                        Utc::now(),
+                        &[],
+                        Some(&checkpoint(console, pass_id, api, s)),
+                    )
+                    .await?;
+            }
+            let plan_marker = Stream {
+                key: PLAN_STREAM.into(),
+                filter: None,
+                cursor: None,
+                records: 0,
+                done: true,
+            };
+            store
+                .apply_finding_page(
+                    console,
+                    pass_id,
+                    run_id,
+                    Utc::now(),
+                    &[],
+                    Some(&checkpoint(console, pass_id, api, &plan_marker)),
+                )
+                .await?;
+            (pass_id, api, streams)
+        }
+    };
+    report.api = Some(api);
+    report.streams = streams.len();
+    let already: u64 = streams.iter().map(|s| s.records).sum();
+    progress.emit(Progress::Started {
+        feature: FEATURE,
+        total: None,
+        already,
+    });
+
+    let pending: Vec<Stream> = streams.iter().filter(|s| !s.done).cloned().collect();
+    let results: Vec<Result<(Stream, u64, u64), SyncError>> =
+        futures::stream::iter(pending.into_iter().map(|s| {
+            let ctx = ctx.clone();
+            let store = store.clone();
+            async move {
+                match api {
+                    RiskApi::ApplicationManagement => {
+                        risk_stream(
+                            client,
+                            &store,
+                            &ctx,
+                            pass_id,
+                            run_id,
+                            s,
+                            opts.page_size,
+                            progress,
+                        )
+                        .await
+                    }
+                    RiskApi::InstalledApplications => {
+                        app_stream(
+                            client,
+                            &store,
+                            &ctx,
+                            pass_id,
+                            run_id,
+                            s,
+                            opts.page_size,
+                            progress,
+                        )
+                        .await
+                    }
+                }
+            }
+        }))
+        .buffer_unordered(opts.concurrency.max(1))
+        .collect()
+        .await;
+    for r in results {
+        let (s, new, reopened) = r?;
+        report.new += new;
+        report.reopened += reopened;
+        if let Some(slot) = streams.iter_mut().find(|x| x.key == s.key) {
+            *slot = s;
+        }
+    }
+    report.records = streams.iter().map(|s| s.records).sum();
+    report.summary = store
+        .complete_finding_pass(console, pass_id, run_id, &opts.scope, Utc::now())
+        .await?;
+    progress.emit(Progress::Finished {
+        feature: FEATURE,
+        records: report.records,
+    });
+    Ok(report)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn risk_stream(
+    client: &Client,
+    store: &Arc<dyn Store>,
+    ctx: &Context,
+    pass_id: i64,
+    run_id: i64,
+    mut s: Stream,
+    page_size: u32,
+    progress: &ProgressSink,
+) -> Result<(Stream, u64, u64), SyncError> {
+    let query: Vec<(String, String)> = s.filter.iter().cloned().collect();
+    let mut pages = Box::pin(client.pages::<Risk>(RISKS, query, page_size, s.cursor.clone()));
+    let (mut new, mut reopened) = (0, 0);
+    while let Some(page) = pages.next().await {
+        let page = page?;
+        let now = Utc::now();
+        let obs: Vec<FindingObservation> = page
+            .items
+            .iter()
+            .filter_map(|r| ctx.observe_risk(r, now))
+            .collect();
+        s.cursor = page.next_cursor.clone();
+        s.done = page.next_cursor.is_none();
+        s.records += obs.len() as u64;
+        let cp = checkpoint(&ctx.console, pass_id, RiskApi::ApplicationManagement, &s);
+        let st = store
+            .apply_finding_page(&ctx.console, pass_id, run_id, now, &obs, Some(&cp))
+            .await?;
+        new += st.new;
+        reopened += st.reopened;
+        progress.emit(Progress::Page {
+            feature: FEATURE,
+            records: s.records,
+            total: None,
+        });
+    }
+    if !s.done {
+        s.done = true;
+        let cp = checkpoint(&ctx.console, pass_id, RiskApi::ApplicationManagement, &s);
+        store
+            .apply_finding_page(&ctx.console, pass_id, run_id, Utc::now(), &[], Some(&cp))
+            .await?;
+    }
+    Ok((s, new, reopened))
+}
+
+/// The deprecated API: applications page by page; for each vulnerable application its CVEs
+/// (the CVE rows do not name their application, so one application per request). A page of
+/// applications and all its findings commit together with the applications cursor.
+#[allow(clippy::too_many_arguments)]
+async fn app_stream(
+    client: &Client,
+    store: &Arc<dyn Store>,
+    ctx: &Context,
+    pass_id: i64,
+    run_id: i64,
+    mut s: Stream,
+    page_size: u32,
+    progress: &ProgressSink,
+) -> Result<(Stream, u64, u64), SyncError> {
+    let query: Vec<(String, String)> = s.filter.iter().cloned().collect();
+    let mut pages =
+        Box::pin(client.pages::<InstalledApplication>(APPS, query, page_size, s.cursor.clone()));
+    let (mut new, mut reopened) = (0, 0);
+    while let Some(page) = pages.next().await {
+        let page = page?;
+        let now = Utc::now();
+        let mut obs = Vec::new();
+        for app in &page.items {
+            let vulnerable = app
+                .risk_level
+                .as_deref()
+                .is_some_and(|r| !r.eq_ignore_ascii_case("none"));
+            let Some(app_id) = app.id.clone().filter(|_| vulnerable) else {
+                continue;
+            };
+            let mut cves = Box::pin(client.pages::<InstalledApplicationCve>(
+                APP_CVES,
+                vec![("applicationIds".to_string(), app_id)],
+                1000,
+                None,
+            ));
+            while let Some(cpage) = cves.next().await {
+                let cpage = cpage?;
+                obs.extend(
+                    cpage
+                        .items
+                        .iter()
+                        .filter_map(|c| ctx.observe_app_cve(app, c, now)),
+                );
+            }
+        }
+        s.cursor = page.next_cursor.clone();
+        s.done = page.next_cursor.is_none();
+        s.records += obs.len() as u64;
+        let cp = checkpoint(&ctx.console, pass_id, RiskApi::InstalledApplications, &s);
+        let st = store
+            .apply_finding_page(&ctx.console, pass_id, run_id, now, &obs, Some(&cp))
+            .await?;
+        new += st.new;
+        reopened += st.reopened;
+        progress.emit(Progress::Page {
+            feature: FEATURE,
+            records: s.records,
+            total: None,
+        });
+    }
+    if !s.done {
+        s.done = true;
+        let cp = checkpoint(&ctx.console, pass_id, RiskApi::InstalledApplications, &s);
+        store
+            .apply_finding_page(&ctx.console, pass_id, run_id, Utc::now(), &[], Some(&cp))
+            .await?;
+    }
+    Ok((s, new, reopened))
+}
