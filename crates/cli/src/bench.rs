@@ -39,9 +39,13 @@ pub struct BenchArgs {
     /// Streams paged in parallel.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
-    /// Page size (agents per request).
+    /// Page size (records per request).
     #[arg(long, default_value_t = 1000)]
     pub page_size: u32,
+    /// Benchmark the vulnerabilities feature instead: this many findings per agent (the device
+    /// inventory is synced first, untimed).
+    #[arg(long, value_name = "N")]
+    pub findings_per_agent: Option<u32>,
     #[arg(long)]
     pub json: bool,
 }
@@ -94,6 +98,9 @@ pub async fn run(args: BenchArgs) -> Result<u8> {
         gzip: args.gzip,
         ..SimConfig::default()
     };
+    if let Some(per_agent) = args.findings_per_agent {
+        return bench_vulns(&args, cfg, per_agent).await;
+    }
     let sim = Simulator::new(cfg.clone());
     let running = sim
         .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
@@ -253,6 +260,111 @@ pub async fn run(args: BenchArgs) -> Result<u8> {
                 ),
             ],
             vec!["database file".into(), f(result.db_file_mb, " MB")],
+        ];
+        print!("{}", table(&["MEASURE", "VALUE"], &rows));
+    }
+    Ok(0)
+}
+
+/// The vulnerabilities benchmark: devices first (untimed), then one timed findings pass.
+async fn bench_vulns(args: &BenchArgs, mut cfg: SimConfig, per_agent: u32) -> Result<u8> {
+    cfg.findings_per_agent = per_agent;
+    let sim = Simulator::new(cfg.clone());
+    let running = sim
+        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .context("starting the simulator")?;
+    let dir = tempfile_dir()?;
+    let store = open_sqlite(&dir.join("bench.db"))?;
+    let (url, _) = ConsoleUrl::parse(&running.url).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let token = ApiToken::new(cfg.token.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let limits = if args.rate_limits {
+        LimitTable::published().scaled(args.rate_limit_scale)
+    } else {
+        unlimited()
+    };
+    let mut copts = ClientOptions::new(url, token);
+    copts.limits = limits.clone();
+    copts.gzip = args.gzip;
+    let client = Client::new(copts)?;
+    let mut dev = SyncOptions::new("bench");
+    dev.features = vec![s1bridge_sync::Feature::Devices];
+    s1bridge_sync::run(&client, store.clone(), &dev, Default::default()).await?;
+
+    eprintln!(
+        "bench: {} findings ({} agents x {per_agent}) over {} sites, latency {} ms, rate limits {}, gzip {}, {} streams",
+        u64::from(args.agents) * u64::from(per_agent),
+        args.agents,
+        args.sites,
+        args.latency_ms,
+        if args.rate_limits { "on" } else { "off" },
+        if args.gzip { "on" } else { "off" },
+        args.concurrency
+    );
+    let mut opts = SyncOptions::new("bench");
+    opts.features = vec![s1bridge_sync::Feature::Vulnerabilities];
+    opts.vulns.concurrency = args.concurrency.max(1);
+    opts.vulns.page_size = args.page_size;
+    sim.reset_stats();
+    let before = client.stats();
+    let t0 = std::time::Instant::now();
+    let report = s1bridge_sync::run(&client, store.clone(), &opts, Default::default()).await?;
+    let secs = t0.elapsed().as_secs_f64();
+    if report.exit_code() != 0 {
+        anyhow::bail!("the benchmark sync did not succeed: {:?}", report.features);
+    }
+    let records = report
+        .vulnerabilities
+        .as_ref()
+        .map(|v| v.records)
+        .unwrap_or(0);
+    let after = client.stats();
+    let bound = if args.rate_limits {
+        let mut per_bucket: std::collections::BTreeMap<String, (u64, Limit)> = Default::default();
+        for (path, n) in &sim.stats().by_path {
+            let (key, limit) = limits.lookup(path);
+            let e = per_bucket.entry(key.to_string()).or_insert((0, limit));
+            e.0 += n;
+        }
+        per_bucket
+            .values()
+            .map(|(n, l)| l.min_duration_secs(*n))
+            .fold(None, |acc: Option<f64>, x| {
+                Some(acc.map_or(x, |a| a.max(x)))
+            })
+    } else {
+        None
+    };
+    let result = serde_json::json!({
+        "findings": records,
+        "seconds": secs,
+        "findings_per_second": records as f64 / secs.max(1e-9),
+        "requests": after.requests - before.requests,
+        "retries": after.retries - before.retries,
+        "rate_limited_429": after.rate_limited - before.rate_limited,
+        "rate_limit_bound_seconds": bound,
+        "ratio_to_bound": bound.filter(|b| *b > 0.0).map(|b| secs / b),
+        "peak_rss_mb": peak_rss_mb(),
+    });
+    running.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    } else {
+        let f = |k: &str| result[k].to_string();
+        let rows = vec![
+            vec!["findings synced".into(), f("findings")],
+            vec!["wall time (s)".into(), format!("{secs:.2}")],
+            vec![
+                "throughput (findings/s)".into(),
+                format!("{:.0}", records as f64 / secs.max(1e-9)),
+            ],
+            vec!["requests".into(), f("requests")],
+            vec!["retries".into(), f("retries")],
+            vec!["429 answers".into(), f("rate_limited_429")],
+            vec!["rate-limit bound (s)".into(), f("rate_limit_bound_seconds")],
+            vec!["wall / bound".into(), f("ratio_to_bound")],
+            vec!["peak RSS (MB, incl. simulator)".into(), f("peak_rss_mb")],
         ];
         print!("{}", table(&["MEASURE", "VALUE"], &rows));
     }

@@ -210,25 +210,30 @@ pub async fn sync_cmd(db: Option<String>, args: SyncArgs, quiet: bool) -> Result
         site_ids: args.sites.clone(),
         group_ids: args.groups.clone(),
     };
+    // The console record keeps the mode and scope it was registered with; --mode and the scope
+    // flags override them for this run only.
     let existing = store.get_console(&c.name).await?;
-    let mode = args
-        .mode
-        .clone()
-        .or_else(|| existing.as_ref().map(|e| e.mode.clone()))
-        .unwrap_or_else(|| "scan".to_string());
-    store
-        .upsert_console(&ConsoleRecord {
-            name: c.name.clone(),
-            description: existing.as_ref().and_then(|e| e.description.clone()),
-            url: c.url.to_string(),
-            mode: mode.clone(),
-            scope: if scope.is_empty() {
-                existing.map(|e| e.scope).unwrap_or_default()
-            } else {
-                scope.clone()
-            },
-        })
-        .await?;
+    let record = ConsoleRecord {
+        name: c.name.clone(),
+        description: existing.as_ref().and_then(|e| e.description.clone()),
+        url: c.url.to_string(),
+        mode: existing
+            .as_ref()
+            .map(|e| e.mode.clone())
+            .or_else(|| args.mode.clone())
+            .unwrap_or_else(|| "scan".to_string()),
+        scope: existing
+            .as_ref()
+            .map(|e| e.scope.clone())
+            .unwrap_or_else(|| scope.clone()),
+    };
+    store.upsert_console(&record).await?;
+    let mode = args.mode.clone().unwrap_or_else(|| record.mode.clone());
+    let scope = if scope.is_empty() {
+        record.scope.clone()
+    } else {
+        scope
+    };
     let mut opts = SyncOptions::new(c.name.clone());
     opts.features = features;
     opts.mode = Mode::parse(&mode).map_err(usage)?;

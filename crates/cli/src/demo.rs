@@ -85,7 +85,7 @@ pub async fn run(db: Option<String>, args: DemoArgs) -> Result<u8> {
         .await?;
 
     println!(
-        "\n-- 2. sync devices: a full pass, one stream per site, into {} --",
+        "\n-- 2. sync (scan mode): devices, then vulnerability findings with their explained priority, into {} --",
         path.display()
     );
     let opts = SyncOptions::new(CONSOLE);

@@ -469,3 +469,61 @@ async fn the_vulnerability_queue_explain_and_history() {
     assert_eq!(v["reason"], "asset-sync mode");
     assert_eq!(v["requests"], 0);
 }
+
+/// A console keeps the scope it was registered with; later syncs without scope flags use it,
+/// and `--mode` overrides one run without changing the console.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registered_scope_is_reused_and_mode_overrides_one_run() {
+    let s = sim(60, Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sc.db");
+    let site = s.sim.sites()[1].id.clone();
+    let o = run(
+        &[
+            "sync",
+            "--url",
+            s.url.as_str(),
+            "--console",
+            "sc",
+            "--site",
+            site.as_str(),
+        ],
+        Some(TOKEN),
+        &db,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    s.sim.reset_stats();
+    let o = run(
+        &["sync", "--console", "sc", "--mode", "asset-sync", "--full"],
+        Some(TOKEN),
+        &db,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let log = s.sim.request_log();
+    let agent_queries: Vec<&str> = log
+        .iter()
+        .filter(|l| l.path.ends_with("/agents"))
+        .map(|l| l.query.as_str())
+        .collect();
+    assert!(!agent_queries.is_empty());
+    assert!(
+        agent_queries
+            .iter()
+            .all(|q| q.contains(&format!("siteIds={site}"))),
+        "every agents request stays in the registered site: {agent_queries:?}"
+    );
+    assert!(
+        log.iter()
+            .all(|l| !l.path.contains("application-management"))
+    );
+    // The next run without --mode is back to the registered scan mode.
+    s.sim.reset_stats();
+    let o = run(&["sync", "--console", "sc"], Some(TOKEN), &db);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        s.sim
+            .request_log()
+            .iter()
+            .any(|l| l.path.contains("application-management"))
+    );
+}
