@@ -1805,6 +1805,59 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn agents_with_active_findings(&self, console: &str) -> Result<Vec<String>> {
+        let console = console.to_string();
+        self.with_reader(move |conn| {
+            const DOING: &str = "listing agents with active findings";
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT DISTINCT agent_id FROM findings
+                     WHERE console = ?1 AND status IN ('new', 'open', 'reopened')
+                     ORDER BY agent_id",
+                )
+                .ctx(DOING)?;
+            stmt.query_map([console], |r| r.get(0))
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
+                .ctx(DOING)
+        })
+        .await
+    }
+
+    async fn mark_devices_removed(
+        &self,
+        console: &str,
+        agent_ids: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<u64> {
+        let console = console.to_string();
+        let ids = serde_json::to_string(agent_ids)
+            .map_err(|e| StoreError::Backend(format!("encoding agent ids: {e}")))?;
+        self.with_writer(move |conn| {
+            const DOING: &str = "marking devices removed";
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .ctx(DOING)?;
+            let n = tx
+                .execute(
+                    "UPDATE devices SET removed_at = ?3, duplicate_of = NULL
+                     WHERE console = ?1 AND removed_at IS NULL
+                       AND agent_id IN (SELECT value FROM json_each(?2))",
+                    rusqlite::params![console, ids, ts(&at)],
+                )
+                .ctx(DOING)?;
+            // Links pointing at a device that is gone are stale too.
+            tx.execute(
+                "UPDATE devices SET duplicate_of = NULL
+                 WHERE console = ?1 AND duplicate_of IN (SELECT value FROM json_each(?2))",
+                rusqlite::params![console, ids],
+            )
+            .ctx(DOING)?;
+            tx.commit().ctx(DOING)?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
     async fn complete_incremental_pass(
         &self,
         console: &str,

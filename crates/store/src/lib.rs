@@ -210,6 +210,19 @@ pub trait Store: Send + Sync {
         at: DateTime<Utc>,
     ) -> Result<FindingPassSummary>;
 
+    /// Agent ids of the console that have at least one active (`new|open|reopened`) finding.
+    async fn agents_with_active_findings(&self, console: &str) -> Result<Vec<String>>;
+
+    /// Mark devices removed because the console, asked for them by id, no longer has them
+    /// (positive evidence, so no full pass is needed): `removed_at = at` where not yet set, and
+    /// their duplicate links cleared. Unknown ids are ignored. Returns how many changed.
+    async fn mark_devices_removed(
+        &self,
+        console: &str,
+        agent_ids: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<u64>;
+
     /// The queue: ordered by priority (critical first), then CVSS score, then finding_id.
     async fn list_findings(&self, filter: &FindingFilter) -> Result<Vec<Finding>>;
     async fn get_finding(&self, finding_id: &str) -> Result<Option<Finding>>;

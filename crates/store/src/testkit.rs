@@ -94,6 +94,7 @@ macro_rules! store_conformance_tests {
             check_finding_pass_respects_scope,
             check_finding_queue_and_filters,
             check_finding_round_trip,
+            check_devices_gone_by_id_make_findings_device_removed,
         );
     };
 }
@@ -2157,6 +2158,68 @@ pub async fn check_finding_page_stats_and_refusals(store: &dyn Store) {
         finding(store, &a).await.last_seen_at,
         at(2),
         "a refused page changes nothing"
+    );
+}
+
+/// `agents_with_active_findings` lists exactly the agents with a new/open/reopened finding;
+/// `mark_devices_removed` (the console said by id that they are gone) removes only the named
+/// present devices, and their findings then become `device_removed`, not `fixed`.
+pub async fn check_devices_gone_by_id_make_findings_device_removed(store: &dyn Store) {
+    page(store, "prod", 1, &devices("prod", &["1", "2", "3"])).await;
+    let a = sample_finding("1", "CVE-2024-0001");
+    let b = sample_finding("2", "CVE-2024-0002");
+    finding_page(store, 1, 1, 1, &[a.clone(), b.clone()]).await;
+    let agents = store
+        .agents_with_active_findings("prod")
+        .await
+        .expect("agents");
+    assert_eq!(agents, vec!["1", "2"]);
+    assert!(
+        store
+            .agents_with_active_findings("other")
+            .await
+            .expect("other console")
+            .is_empty()
+    );
+    let n = store
+        .mark_devices_removed("prod", &["2".to_string(), "999".to_string()], at(2))
+        .await
+        .expect("mark");
+    assert_eq!(n, 1, "only the known, present device changes");
+    assert_eq!(
+        store
+            .mark_devices_removed("prod", &["2".to_string()], at(3))
+            .await
+            .expect("again"),
+        0,
+        "already removed: unchanged"
+    );
+    let removed: Vec<String> = store
+        .list_devices(&DeviceFilter {
+            console: Some("prod".to_string()),
+            removed: true,
+            ..DeviceFilter::default()
+        })
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|d| d.agent_id)
+        .collect();
+    assert_eq!(removed, vec!["2"]);
+    // A pass that sees only agent 1's finding: agent 2's is device_removed.
+    finding_page(store, 2, 2, 4, std::slice::from_ref(&a)).await;
+    finding_pass(store, 2, 2, &Scope::default(), 5).await;
+    assert_eq!(
+        finding(store, &b).await.status,
+        FindingStatus::DeviceRemoved
+    );
+    assert_eq!(finding(store, &a).await.status, FindingStatus::Open);
+    assert_eq!(
+        store
+            .agents_with_active_findings("prod")
+            .await
+            .expect("after"),
+        vec!["1"]
     );
 }
 

@@ -7,7 +7,7 @@
 //! and says so. Each observation gets its explained priority before it is stored; statuses
 //! (`fixed`, `device_removed`, `open`) are decided by the store only after a complete pass.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -67,6 +67,9 @@ pub struct VulnReport {
     pub records: u64,
     pub new: u64,
     pub reopened: u64,
+    /// Devices that had active findings, showed none in this pass, and that the console, asked
+    /// by id, no longer has: marked removed, so their findings are `device_removed`, not fixed.
+    pub devices_gone: u64,
     /// KEV/EPSS files that could not be used, and similar notes (the sync completed without
     /// those factors).
     pub warnings: Vec<String>,
@@ -81,6 +84,9 @@ struct Stream {
     records: u64,
     done: bool,
 }
+
+/// A finished stream: its final state, new and reopened counts, and the agents it saw.
+type StreamResult = (Stream, u64, u64, HashSet<String>);
 
 /// Everything a page needs to turn rows into prioritised observations.
 struct Context {
@@ -270,6 +276,73 @@ impl Context {
     }
 }
 
+/// At most this many vanished agents are re-checked by id (100 per request).
+const RECHECK_LIMIT: usize = 2000;
+
+/// An agent that had active findings and shows none in a complete pass was either patched
+/// completely or deleted from the console — and an incremental device pass cannot see deletions.
+/// Ask the console for those agents by id; the ones it no longer has are marked removed, so that
+/// their findings become `device_removed` rather than `fixed`.
+async fn recheck_vanished_agents(
+    client: &Client,
+    store: &Arc<dyn Store>,
+    console: &str,
+    scope: &Scope,
+    scopes: &HashMap<String, [Option<String>; 3]>,
+    seen: &HashSet<String>,
+) -> Result<u64, SyncError> {
+    let in_scope = |id: &str| {
+        if scope.is_empty() {
+            return true;
+        }
+        let Some([account, site, group]) = scopes.get(id) else {
+            return false;
+        };
+        account
+            .as_ref()
+            .is_some_and(|a| scope.account_ids.contains(a))
+            || site.as_ref().is_some_and(|s| scope.site_ids.contains(s))
+            || group.as_ref().is_some_and(|g| scope.group_ids.contains(g))
+    };
+    let vanished: Vec<String> = store
+        .agents_with_active_findings(console)
+        .await?
+        .into_iter()
+        .filter(|a| !seen.contains(a) && scopes.contains_key(a) && in_scope(a))
+        .take(RECHECK_LIMIT)
+        .collect();
+    let mut gone_total = 0;
+    for chunk in vanished.chunks(100) {
+        let page = client
+            .get_page::<s1bridge_api::wire::AgentRecord>(
+                "/agents",
+                &[
+                    ("ids", chunk.join(",")),
+                    ("isDecommissioned", "true,false".to_string()),
+                ],
+                1000,
+                None,
+            )
+            .await?;
+        let present: HashSet<&str> = page.items.iter().map(|a| a.id.as_str()).collect();
+        let gone: Vec<String> = chunk
+            .iter()
+            .filter(|id| !present.contains(id.as_str()))
+            .cloned()
+            .collect();
+        if !gone.is_empty() {
+            tracing::info!(
+                count = gone.len(),
+                "Agents whose findings all vanished are no longer in the console; marking them removed."
+            );
+            gone_total += store
+                .mark_devices_removed(console, &gone, Utc::now())
+                .await?;
+        }
+    }
+    Ok(gone_total)
+}
+
 /// Which API the console offers, by one cheap request.
 async fn detect_api(client: &Client) -> Result<RiskApi, ApiError> {
     match client
@@ -391,15 +464,26 @@ pub async fn run_pass(
     let mut report = VulnReport::default();
     let prioritizer = Prioritizer::load(opts.priority.clone());
     report.warnings.extend(prioritizer.warnings.iter().cloned());
-    let devices = store
+    let device_rows = store
         .list_devices(&DeviceFilter {
             console: Some(console.to_string()),
             include_removed: true,
             ..DeviceFilter::default()
         })
-        .await?
+        .await?;
+    let devices = device_rows
         .iter()
         .map(|d| (d.agent_id.clone(), device_input(d)))
+        .collect();
+    let scopes: HashMap<String, [Option<String>; 3]> = device_rows
+        .iter()
+        .filter(|d| d.removed_at.is_none())
+        .map(|d| {
+            (
+                d.agent_id.clone(),
+                [d.account_id.clone(), d.site_id.clone(), d.group_id.clone()],
+            )
+        })
         .collect();
     let ctx = Arc::new(Context {
         console: console.to_string(),
@@ -490,7 +574,7 @@ pub async fn run_pass(
     });
 
     let pending: Vec<Stream> = streams.iter().filter(|s| !s.done).cloned().collect();
-    let results: Vec<Result<(Stream, u64, u64), SyncError>> =
+    let results: Vec<Result<StreamResult, SyncError>> =
         futures::stream::iter(pending.into_iter().map(|s| {
             let ctx = ctx.clone();
             let store = store.clone();
@@ -528,8 +612,10 @@ pub async fn run_pass(
         .buffer_unordered(opts.concurrency.max(1))
         .collect()
         .await;
+    let mut seen_agents: HashSet<String> = HashSet::new();
     for r in results {
-        let (s, new, reopened) = r?;
+        let (s, new, reopened, agents) = r?;
+        seen_agents.extend(agents);
         report.new += new;
         report.reopened += reopened;
         if let Some(slot) = streams.iter_mut().find(|x| x.key == s.key) {
@@ -537,6 +623,12 @@ pub async fn run_pass(
         }
     }
     report.records = streams.iter().map(|s| s.records).sum();
+    if !report.resumed {
+        // (A resumed pass does not know which agents earlier runs saw; it skips the re-check.)
+        report.devices_gone =
+            recheck_vanished_agents(client, store, console, &opts.scope, &scopes, &seen_agents)
+                .await?;
+    }
     report.summary = store
         .complete_finding_pass(console, pass_id, run_id, &opts.scope, Utc::now())
         .await?;
@@ -557,10 +649,11 @@ async fn risk_stream(
     mut s: Stream,
     page_size: u32,
     progress: &ProgressSink,
-) -> Result<(Stream, u64, u64), SyncError> {
+) -> Result<StreamResult, SyncError> {
     let query: Vec<(String, String)> = s.filter.iter().cloned().collect();
     let mut pages = Box::pin(client.pages::<Risk>(RISKS, query, page_size, s.cursor.clone()));
     let (mut new, mut reopened) = (0, 0);
+    let mut agents = HashSet::new();
     while let Some(page) = pages.next().await {
         let page = page?;
         let now = Utc::now();
@@ -569,6 +662,11 @@ async fn risk_stream(
             .iter()
             .filter_map(|r| ctx.observe_risk(r, now))
             .collect();
+        for o in &obs {
+            if !agents.contains(&o.key.agent_id) {
+                agents.insert(o.key.agent_id.clone());
+            }
+        }
         s.cursor = page.next_cursor.clone();
         s.done = page.next_cursor.is_none();
         s.records += obs.len() as u64;
@@ -591,7 +689,7 @@ async fn risk_stream(
             .apply_finding_page(&ctx.console, pass_id, run_id, Utc::now(), &[], Some(&cp))
             .await?;
     }
-    Ok((s, new, reopened))
+    Ok((s, new, reopened, agents))
 }
 
 /// The deprecated API: applications page by page; for each vulnerable application its CVEs
@@ -607,11 +705,12 @@ async fn app_stream(
     mut s: Stream,
     page_size: u32,
     progress: &ProgressSink,
-) -> Result<(Stream, u64, u64), SyncError> {
+) -> Result<StreamResult, SyncError> {
     let query: Vec<(String, String)> = s.filter.iter().cloned().collect();
     let mut pages =
         Box::pin(client.pages::<InstalledApplication>(APPS, query, page_size, s.cursor.clone()));
     let (mut new, mut reopened) = (0, 0);
+    let mut agents = HashSet::new();
     while let Some(page) = pages.next().await {
         let page = page?;
         let now = Utc::now();
@@ -640,6 +739,11 @@ async fn app_stream(
                 );
             }
         }
+        for o in &obs {
+            if !agents.contains(&o.key.agent_id) {
+                agents.insert(o.key.agent_id.clone());
+            }
+        }
         s.cursor = page.next_cursor.clone();
         s.done = page.next_cursor.is_none();
         s.records += obs.len() as u64;
@@ -662,5 +766,5 @@ async fn app_stream(
             .apply_finding_page(&ctx.console, pass_id, run_id, Utc::now(), &[], Some(&cp))
             .await?;
     }
-    Ok((s, new, reopened))
+    Ok((s, new, reopened, agents))
 }

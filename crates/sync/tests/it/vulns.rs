@@ -402,3 +402,68 @@ async fn a_forbidden_vulnerability_api_leaves_devices_synced() {
     assert_eq!(vf.status, FeatureStatus::Unavailable);
     assert_eq!(env.stored_ids("c").await, env.truth());
 }
+
+/// Agents deleted between full device passes: an incremental device pass cannot see the
+/// deletion, but the findings pass re-checks the agents whose findings all vanished, so their
+/// findings are `device_removed`, never `fixed`, and the devices are marked removed.
+#[tokio::test]
+async fn findings_of_agents_deleted_between_full_passes_are_device_removed_not_fixed() {
+    let env = Env::new(cfg(40)).await;
+    let client = env.client();
+    s1bridge_sync::run(&client, env.store.clone(), &scan(true), Default::default())
+        .await
+        .unwrap();
+    let gone = env.sim.sim.apply_changes(&TenantChanges {
+        delete: 3,
+        seed: 13,
+        ..Default::default()
+    });
+    let patched = env.sim.sim.apply_finding_changes(&FindingChanges {
+        fix_findings: 4,
+        seed: 14,
+        ..Default::default()
+    });
+    // Incremental device pass (no deletions visible), then findings.
+    let r = s1bridge_sync::run(&client, env.store.clone(), &scan(false), Default::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        r.devices.as_ref().unwrap().kind,
+        Some(s1bridge_store::PassKind::Incremental)
+    );
+    let v = r.vulnerabilities.unwrap();
+    assert_eq!(v.devices_gone as usize, gone.deleted.len(), "{v:?}");
+    let all = env
+        .store
+        .list_findings(&FindingFilter::default())
+        .await
+        .unwrap();
+    for f in &all {
+        if gone.deleted.contains(&f.agent_id) {
+            assert_eq!(f.status, FindingStatus::DeviceRemoved, "{f:?}");
+        }
+    }
+    let fixed: Vec<FindingKey> = stored(&env, vec![FindingStatus::Fixed]).await;
+    let mut want: Vec<FindingKey> = patched
+        .fixed_findings
+        .iter()
+        .filter(|k| !gone.deleted.contains(&k.agent_id))
+        .map(key_of)
+        .collect();
+    want.sort();
+    assert_eq!(fixed, want, "only really patched findings are fixed");
+    for id in &gone.deleted {
+        let d = env
+            .store
+            .list_devices(&s1bridge_store::DeviceFilter {
+                removed: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(
+            d.iter().any(|x| &x.agent_id == id),
+            "device {id} marked removed"
+        );
+    }
+}
