@@ -152,22 +152,10 @@ pub async fn run(args: BenchArgs) -> Result<u8> {
     }
     let stats = client.stats();
     let sim_stats = sim.stats();
-    let bound = if args.rate_limits {
-        let mut per_bucket: std::collections::BTreeMap<String, (u64, Limit)> = Default::default();
-        for (path, n) in &sim_stats.by_path {
-            let (key, limit) = limits.lookup(path);
-            let e = per_bucket.entry(key.to_string()).or_insert((0, limit));
-            e.0 += n;
-        }
-        per_bucket
-            .values()
-            .map(|(n, l)| l.min_duration_secs(*n))
-            .fold(None, |acc: Option<f64>, x| {
-                Some(acc.map_or(x, |a| a.max(x)))
-            })
-    } else {
-        None
-    };
+    let bound = args
+        .rate_limits
+        .then(|| rate_limit_bound(&limits, &sim_stats.by_path))
+        .flatten();
     let records = report.devices.as_ref().map(|d| d.records).unwrap_or(0);
     let peak = peak_rss_mb();
 
@@ -319,22 +307,10 @@ async fn bench_vulns(args: &BenchArgs, mut cfg: SimConfig, per_agent: u32) -> Re
         .map(|v| v.records)
         .unwrap_or(0);
     let after = client.stats();
-    let bound = if args.rate_limits {
-        let mut per_bucket: std::collections::BTreeMap<String, (u64, Limit)> = Default::default();
-        for (path, n) in &sim.stats().by_path {
-            let (key, limit) = limits.lookup(path);
-            let e = per_bucket.entry(key.to_string()).or_insert((0, limit));
-            e.0 += n;
-        }
-        per_bucket
-            .values()
-            .map(|(n, l)| l.min_duration_secs(*n))
-            .fold(None, |acc: Option<f64>, x| {
-                Some(acc.map_or(x, |a| a.max(x)))
-            })
-    } else {
-        None
-    };
+    let bound = args
+        .rate_limits
+        .then(|| rate_limit_bound(&limits, &sim.stats().by_path))
+        .flatten();
     let result = serde_json::json!({
         "findings": records,
         "seconds": secs,
@@ -369,6 +345,26 @@ async fn bench_vulns(args: &BenchArgs, mut cfg: SimConfig, per_agent: u32) -> Re
         print!("{}", table(&["MEASURE", "VALUE"], &rows));
     }
     Ok(0)
+}
+
+/// The least wall time the per-path limits allow for the requests the simulator served: the
+/// slowest bucket's bound (buckets drain in parallel).
+fn rate_limit_bound(
+    limits: &LimitTable,
+    by_path: &std::collections::BTreeMap<String, u64>,
+) -> Option<f64> {
+    let mut per_bucket: std::collections::BTreeMap<String, (u64, Limit)> = Default::default();
+    for (path, n) in by_path {
+        let (key, limit) = limits.lookup(path);
+        let e = per_bucket.entry(key.to_string()).or_insert((0, limit));
+        e.0 += n;
+    }
+    per_bucket
+        .values()
+        .map(|(n, l)| l.min_duration_secs(*n))
+        .fold(None, |acc: Option<f64>, x| {
+            Some(acc.map_or(x, |a| a.max(x)))
+        })
 }
 
 /// A limit table that never throttles in practice (for measuring everything but the limits).

@@ -148,7 +148,8 @@ async fn plan_full_streams(client: &Client, scope: &Scope) -> Vec<StreamPlan> {
     plans
 }
 
-async fn list_site_ids(
+/// Every active site id visible to the token (within `filters`), following the cursor.
+pub(crate) async fn list_site_ids(
     client: &Client,
     filters: &[(String, String)],
 ) -> Result<Vec<String>, ApiError> {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use s1bridge_api::wire::{InstalledApplication, InstalledApplicationCve, Risk, SitesData};
+use s1bridge_api::wire::{InstalledApplication, InstalledApplicationCve, Risk};
 use s1bridge_api::{ApiError, Client};
 use s1bridge_priority::{DeviceInput, FindingInput, Prioritizer, PriorityConfig};
 use s1bridge_store::{
@@ -361,33 +361,6 @@ async fn detect_api(client: &Client) -> Result<RiskApi, ApiError> {
     }
 }
 
-async fn site_ids(client: &Client) -> Result<Vec<String>, ApiError> {
-    let mut ids = Vec::new();
-    let mut cursor: Option<String> = None;
-    let mut seen = std::collections::HashSet::new();
-    loop {
-        let mut q = vec![
-            ("limit", "1000".to_string()),
-            ("state", "active".to_string()),
-        ];
-        if let Some(c) = &cursor {
-            q.push(("cursor", c.clone()));
-        }
-        let env = client.get::<SitesData>("/sites", &q).await?;
-        ids.extend(
-            env.data
-                .sites
-                .into_iter()
-                .map(|s| s.id)
-                .filter(|i| !i.is_empty()),
-        );
-        match env.pagination.as_ref().and_then(|p| p.next()) {
-            Some(n) if seen.insert(n.to_string()) => cursor = Some(n.to_string()),
-            _ => return Ok(ids),
-        }
-    }
-}
-
 /// One stream per scope id (the endpoints take one id per request); an unscoped pass is split
 /// per site when the console has several.
 async fn plan(client: &Client, scope: &Scope) -> Vec<Stream> {
@@ -405,7 +378,7 @@ async fn plan(client: &Client, scope: &Scope) -> Vec<Stream> {
         filters.push((format!("group:{g}"), Some(("groupIds".into(), g.clone()))));
     }
     if filters.is_empty() {
-        match site_ids(client).await {
+        match crate::devices::list_site_ids(client, &[]).await {
             Ok(ids) if ids.len() > 1 => {
                 for id in ids {
                     filters.push((format!("site:{id}"), Some(("siteIds".into(), id))));
