@@ -520,8 +520,7 @@ struct ReadyPage {
     rejected: u64,
 }
 
-/// Fetch and convert pages in a task of their own, one page ahead of the writer, so that the
-/// network, decoding and the database overlap instead of taking turns.
+/// Fetch and convert a stream's pages one ahead of the writer.
 fn spawn_producer(
     client: &Client,
     console: &str,
@@ -532,36 +531,31 @@ fn spawn_producer(
     tokio::sync::mpsc::Receiver<Result<ReadyPage, ApiError>>,
     AbortOnDrop,
 ) {
-    let (tx, rx) = tokio::sync::mpsc::channel(1);
-    let client = client.clone();
     let console = console.to_string();
-    let handle = tokio::spawn(async move {
-        let mut pages = Box::pin(client.pages::<AgentRecord>(AGENTS, query, page_size, cursor));
-        while let Some(page) = pages.next().await {
-            let item = page.map(|page| {
-                let now: DateTime<Utc> = Utc::now();
-                let mut devices = Vec::with_capacity(page.items.len());
-                let mut rejected = 0;
-                for a in &page.items {
-                    match device_from_agent(&console, a, now) {
-                        Some(d) => devices.push(d),
-                        None => rejected += 1,
-                    }
+    crate::spawn_pages::<AgentRecord, ReadyPage>(
+        client,
+        AGENTS,
+        query,
+        page_size,
+        cursor,
+        move |page| {
+            let now: DateTime<Utc> = Utc::now();
+            let mut devices = Vec::with_capacity(page.items.len());
+            let mut rejected = 0;
+            for a in &page.items {
+                match device_from_agent(&console, a, now) {
+                    Some(d) => devices.push(d),
+                    None => rejected += 1,
                 }
-                ReadyPage {
-                    devices,
-                    next_cursor: page.next_cursor,
-                    total_items: page.total_items,
-                    rejected,
-                }
-            });
-            let stop = item.is_err();
-            if tx.send(item).await.is_err() || stop {
-                break;
             }
-        }
-    });
-    (rx, AbortOnDrop(handle))
+            ReadyPage {
+                devices,
+                next_cursor: page.next_cursor,
+                total_items: page.total_items,
+                rejected,
+            }
+        },
+    )
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -27,6 +27,41 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// Page through `path` in a task of its own, converting each page with `convert`, one page
+/// ahead of the consumer (a channel of one): the network, decoding and conversion of the next
+/// page overlap with the database write of the previous one. The task ends after the last page
+/// or the first error, and is aborted when the receiver's guard is dropped.
+pub(crate) fn spawn_pages<T, R>(
+    client: &Client,
+    path: &'static str,
+    query: Vec<(String, String)>,
+    page_size: u32,
+    cursor: Option<String>,
+    convert: impl Fn(s1bridge_api::Page<T>) -> R + Send + 'static,
+) -> (
+    tokio::sync::mpsc::Receiver<Result<R, ApiError>>,
+    AbortOnDrop,
+)
+where
+    T: serde::de::DeserializeOwned + Send + 'static,
+    R: Send + 'static,
+{
+    use futures::StreamExt;
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let client = client.clone();
+    let handle = tokio::spawn(async move {
+        let mut pages = Box::pin(client.pages::<T>(path, query, page_size, cursor));
+        while let Some(page) = pages.next().await {
+            let item = page.map(&convert);
+            let stop = item.is_err();
+            if tx.send(item).await.is_err() || stop {
+                break;
+            }
+        }
+    });
+    (rx, AbortOnDrop(handle))
+}
+
 /// A feature of a sync run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]

@@ -616,7 +616,7 @@ pub async fn run_pass(
 async fn risk_stream(
     client: &Client,
     store: &Arc<dyn Store>,
-    ctx: &Context,
+    ctx: &Arc<Context>,
     pass_id: i64,
     run_id: i64,
     mut s: Stream,
@@ -624,28 +624,40 @@ async fn risk_stream(
     progress: &ProgressSink,
 ) -> Result<StreamResult, SyncError> {
     let query: Vec<(String, String)> = s.filter.iter().cloned().collect();
-    let mut pages = Box::pin(client.pages::<Risk>(RISKS, query, page_size, s.cursor.clone()));
+    // Decoding and prioritising the next page happen in the producer task while this one
+    // writes the previous page.
+    let producer_ctx = ctx.clone();
+    let (mut rx, _producer) = crate::spawn_pages::<Risk, (Vec<FindingObservation>, Option<String>)>(
+        client,
+        RISKS,
+        query,
+        page_size,
+        s.cursor.clone(),
+        move |page| {
+            let now = Utc::now();
+            let obs = page
+                .items
+                .iter()
+                .filter_map(|r| producer_ctx.observe_risk(r, now))
+                .collect();
+            (obs, page.next_cursor)
+        },
+    );
     let (mut new, mut reopened) = (0, 0);
     let mut agents = HashSet::new();
-    while let Some(page) = pages.next().await {
-        let page = page?;
-        let now = Utc::now();
-        let obs: Vec<FindingObservation> = page
-            .items
-            .iter()
-            .filter_map(|r| ctx.observe_risk(r, now))
-            .collect();
+    while let Some(page) = rx.recv().await {
+        let (obs, next_cursor) = page?;
         for o in &obs {
             if !agents.contains(&o.key.agent_id) {
                 agents.insert(o.key.agent_id.clone());
             }
         }
-        s.cursor = page.next_cursor.clone();
-        s.done = page.next_cursor.is_none();
+        s.cursor = next_cursor.clone();
+        s.done = next_cursor.is_none();
         s.records += obs.len() as u64;
         let cp = checkpoint(&ctx.console, pass_id, RiskApi::ApplicationManagement, &s);
         let st = store
-            .apply_finding_page(&ctx.console, pass_id, run_id, now, &obs, Some(&cp))
+            .apply_finding_page(&ctx.console, pass_id, run_id, Utc::now(), &obs, Some(&cp))
             .await?;
         new += st.new;
         reopened += st.reopened;
