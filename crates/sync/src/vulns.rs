@@ -458,6 +458,9 @@ pub async fn run_pass(
             )
         })
         .collect();
+    // The full device rows are only needed to build the two maps above; free them before
+    // paging (a 125k-agent inventory is over 100 MB of rows).
+    drop(device_rows);
     let ctx = Arc::new(Context {
         console: console.to_string(),
         devices,
