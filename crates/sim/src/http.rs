@@ -436,42 +436,10 @@ impl Inner {
                 Ok(list(page, pg))
             }
             (Method::GET, "/users") => {
-                let lp = list_params(&p, 1000)?;
-                let ids = p.csv("ids");
-                let scope_ids = csv_union(&p, &["siteIds", "accountIds"]);
-                let items = self
-                    .tenant
-                    .users
-                    .iter()
-                    .filter(|u| ids.as_ref().is_none_or(|v| v.contains(&u.id)))
-                    .filter(|u| {
-                        scope_ids
-                            .as_ref()
-                            .is_none_or(|v| in_scope(&u.scope_roles, v))
-                    })
-                    .map(|u| (u.id.as_str(), u))
-                    .collect();
-                let (page, pg) = page_small(items, &lp)?;
-                Ok(list(page, pg))
+                list_principals(&p, &self.tenant.users, |u| (&u.id, &u.scope_roles))
             }
             (Method::GET, "/service-users") => {
-                let lp = list_params(&p, 1000)?;
-                let ids = p.csv("ids");
-                let scope_ids = csv_union(&p, &["siteIds", "accountIds"]);
-                let items = self
-                    .tenant
-                    .service_users
-                    .iter()
-                    .filter(|u| ids.as_ref().is_none_or(|v| v.contains(&u.id)))
-                    .filter(|u| {
-                        scope_ids
-                            .as_ref()
-                            .is_none_or(|v| in_scope(&u.scope_roles, v))
-                    })
-                    .map(|u| (u.id.as_str(), u))
-                    .collect();
-                let (page, pg) = page_small(items, &lp)?;
-                Ok(list(page, pg))
+                list_principals(&p, &self.tenant.service_users, |u| (&u.id, &u.scope_roles))
             }
             (Method::GET, "/rbac/roles") => {
                 let lp = list_params(&p, 1000)?;
@@ -650,6 +618,29 @@ impl Inner {
             })
             .collect()
     }
+}
+
+/// `GET /users` and `GET /service-users`: filtered by `ids` and by scope (`siteIds`,
+/// `accountIds`: a principal holding a role on any listed scope), cursor-paged.
+fn list_principals<T: Clone + serde::Serialize>(
+    p: &Params,
+    principals: &[T],
+    parts: impl Fn(&T) -> (&String, &Vec<ScopeRole>),
+) -> Result<Vec<u8>, ApiError> {
+    let lp = list_params(p, 1000)?;
+    let ids = p.csv("ids");
+    let scope_ids = csv_union(p, &["siteIds", "accountIds"]);
+    let items = principals
+        .iter()
+        .filter(|u| {
+            let (id, roles) = parts(u);
+            ids.as_ref().is_none_or(|v| v.contains(id))
+                && scope_ids.as_ref().is_none_or(|v| in_scope(roles, v))
+        })
+        .map(|u| (parts(u).0.as_str(), u))
+        .collect();
+    let (page, pg) = page_small(items, &lp)?;
+    Ok(list(page, pg))
 }
 
 fn in_scope(roles: &[ScopeRole], ids: &[String]) -> bool {

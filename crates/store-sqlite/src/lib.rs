@@ -1524,6 +1524,25 @@ fn devices_query(
 // ---------------------------------------------------------------------------------------------
 // The trait
 
+impl SqliteStore {
+    /// One immediate transaction on an existing run: `change` gets the run's current status;
+    /// an unknown run is `NotFound`. The shape of every run update.
+    async fn update_run<F>(&self, run_id: i64, doing: &'static str, change: F) -> Result<()>
+    where
+        F: FnOnce(&Transaction<'_>, &str) -> Result<()> + Send + 'static,
+    {
+        self.with_writer(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .ctx(doing)?;
+            let status = require_run(&tx, run_id)?;
+            change(&tx, &status)?;
+            tx.commit().ctx(doing)
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn upsert_console(&self, console: &ConsoleRecord) -> Result<()> {
@@ -1601,44 +1620,35 @@ impl Store for SqliteStore {
 
     async fn set_run_owner(&self, run_id: i64, owner: &str) -> Result<()> {
         let owner = owner.to_string();
-        self.with_writer(move |conn| {
-            const DOING: &str = "recording the owner of a sync run";
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
+        self.update_run(
+            run_id,
+            "recording the owner of a sync run",
+            move |tx, _status| {
+                const DOING: &str = "recording the owner of a sync run";
+                tx.execute(
+                    "UPDATE sync_runs SET owner = ?2 WHERE run_id = ?1",
+                    rusqlite::params![run_id, owner],
+                )
                 .ctx(DOING)?;
-            require_run(&tx, run_id)?;
-            tx.execute(
-                "UPDATE sync_runs SET owner = ?2 WHERE run_id = ?1",
-                rusqlite::params![run_id, owner],
-            )
-            .ctx(DOING)?;
-            tx.commit().ctx(DOING)
-        })
+                Ok(())
+            },
+        )
         .await
     }
 
     async fn abandon_run(&self, run_id: i64, at: DateTime<Utc>, why: &str) -> Result<()> {
         let why = why.to_string();
-        self.with_writer(move |conn| {
-            const DOING: &str = "abandoning a sync run";
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .ctx(DOING)?;
-            require_run(&tx, run_id)?;
-            abandon(&tx, run_id, &ts(&at), &why)?;
-            tx.commit().ctx(DOING)
+        self.update_run(run_id, "abandoning a sync run", move |tx, _status| {
+            abandon(tx, run_id, &ts(&at), &why)?;
+            Ok(())
         })
         .await
     }
 
     async fn heartbeat_run(&self, run_id: i64, at: DateTime<Utc>) -> Result<()> {
         let at = ts(&at);
-        self.with_writer(move |conn| {
+        self.update_run(run_id, "recording a heartbeat", move |tx, status| {
             const DOING: &str = "recording a heartbeat";
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .ctx(DOING)?;
-            let status = require_run(&tx, run_id)?;
             if status != RunStatus::Running.as_str() {
                 return Err(StoreError::NotFound(format!(
                     "running sync run {run_id} (it is '{status}': it finished or another process \
@@ -1650,19 +1660,15 @@ impl Store for SqliteStore {
                 rusqlite::params![run_id, at],
             )
             .ctx(DOING)?;
-            tx.commit().ctx(DOING)
+            Ok(())
         })
         .await
     }
 
     async fn record_feature(&self, run_id: i64, outcome: &FeatureOutcome) -> Result<()> {
         let o = outcome.clone();
-        self.with_writer(move |conn| {
+        self.update_run(run_id, "recording a feature outcome", move |tx, _status| {
             const DOING: &str = "recording a feature outcome";
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .ctx(DOING)?;
-            require_run(&tx, run_id)?;
             tx.execute(
                 "INSERT INTO run_features (run_id, feature, status, reason, records, requests,
                                            retries, errors, started_at, finished_at)
@@ -1686,7 +1692,7 @@ impl Store for SqliteStore {
                 ],
             )
             .ctx(DOING)?;
-            tx.commit().ctx(DOING)
+            Ok(())
         })
         .await
     }
@@ -1698,18 +1704,14 @@ impl Store for SqliteStore {
         finished_at: DateTime<Utc>,
     ) -> Result<()> {
         let at = ts(&finished_at);
-        self.with_writer(move |conn| {
+        self.update_run(run_id, "finishing a sync run", move |tx, _status| {
             const DOING: &str = "finishing a sync run";
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .ctx(DOING)?;
-            require_run(&tx, run_id)?;
             tx.execute(
                 "UPDATE sync_runs SET status = ?2, finished_at = ?3 WHERE run_id = ?1",
                 rusqlite::params![run_id, status.as_str(), at],
             )
             .ctx(DOING)?;
-            tx.commit().ctx(DOING)
+            Ok(())
         })
         .await
     }

@@ -646,38 +646,111 @@ async fn risk_stream(
             (obs, page.next_cursor)
         },
     );
-    let (mut new, mut reopened) = (0, 0);
-    let mut agents = HashSet::new();
+    let mut w = StreamWriter::new(
+        store,
+        ctx,
+        pass_id,
+        run_id,
+        RiskApi::ApplicationManagement,
+        progress,
+    );
     while let Some(page) = rx.recv().await {
         let (obs, next_cursor) = page?;
-        for o in &obs {
-            if !agents.contains(&o.key.agent_id) {
-                agents.insert(o.key.agent_id.clone());
+        w.commit(&mut s, &obs, next_cursor).await?;
+    }
+    w.finish(s).await
+}
+
+/// Commits a stream's pages (each with its checkpoint, in one store transaction), counts what
+/// they did, and closes the stream. Shared by both API generations.
+struct StreamWriter<'a> {
+    store: &'a Arc<dyn Store>,
+    console: &'a str,
+    pass_id: i64,
+    run_id: i64,
+    api: RiskApi,
+    progress: &'a ProgressSink,
+    new: u64,
+    reopened: u64,
+    agents: HashSet<String>,
+}
+
+impl<'a> StreamWriter<'a> {
+    fn new(
+        store: &'a Arc<dyn Store>,
+        ctx: &'a Context,
+        pass_id: i64,
+        run_id: i64,
+        api: RiskApi,
+        progress: &'a ProgressSink,
+    ) -> Self {
+        StreamWriter {
+            store,
+            console: &ctx.console,
+            pass_id,
+            run_id,
+            api,
+            progress,
+            new: 0,
+            reopened: 0,
+            agents: HashSet::new(),
+        }
+    }
+
+    async fn commit(
+        &mut self,
+        s: &mut Stream,
+        obs: &[FindingObservation],
+        next_cursor: Option<String>,
+    ) -> Result<(), SyncError> {
+        for o in obs {
+            if !self.agents.contains(&o.key.agent_id) {
+                self.agents.insert(o.key.agent_id.clone());
             }
         }
-        s.cursor = next_cursor.clone();
         s.done = next_cursor.is_none();
+        s.cursor = next_cursor;
         s.records += obs.len() as u64;
-        let cp = checkpoint(&ctx.console, pass_id, RiskApi::ApplicationManagement, &s);
-        let st = store
-            .apply_finding_page(&ctx.console, pass_id, run_id, Utc::now(), &obs, Some(&cp))
+        let cp = checkpoint(self.console, self.pass_id, self.api, s);
+        let st = self
+            .store
+            .apply_finding_page(
+                self.console,
+                self.pass_id,
+                self.run_id,
+                Utc::now(),
+                obs,
+                Some(&cp),
+            )
             .await?;
-        new += st.new;
-        reopened += st.reopened;
-        progress.emit(Progress::Page {
+        self.new += st.new;
+        self.reopened += st.reopened;
+        self.progress.emit(Progress::Page {
             feature: FEATURE,
             records: s.records,
             total: None,
         });
+        Ok(())
     }
-    if !s.done {
-        s.done = true;
-        let cp = checkpoint(&ctx.console, pass_id, RiskApi::ApplicationManagement, &s);
-        store
-            .apply_finding_page(&ctx.console, pass_id, run_id, Utc::now(), &[], Some(&cp))
-            .await?;
+
+    /// Mark the stream done (also when it ended without a page) and return its result.
+    async fn finish(self, mut s: Stream) -> Result<StreamResult, SyncError> {
+        if !s.done {
+            s.done = true;
+            let cp = checkpoint(self.console, self.pass_id, self.api, &s);
+            self.store
+                .apply_finding_page(
+                    self.console,
+                    self.pass_id,
+                    self.run_id,
+                    Utc::now(),
+                    &[],
+                    Some(&cp),
+                )
+                .await?;
+        }
+        Ok((s, self.new, self.reopened, self.agents))
     }
-    Ok((s, new, reopened, agents))
 }
 
 /// The deprecated API: applications page by page; for each vulnerable application its CVEs
@@ -697,8 +770,14 @@ async fn app_stream(
     let query: Vec<(String, String)> = s.filter.iter().cloned().collect();
     let mut pages =
         Box::pin(client.pages::<InstalledApplication>(APPS, query, page_size, s.cursor.clone()));
-    let (mut new, mut reopened) = (0, 0);
-    let mut agents = HashSet::new();
+    let mut w = StreamWriter::new(
+        store,
+        ctx,
+        pass_id,
+        run_id,
+        RiskApi::InstalledApplications,
+        progress,
+    );
     while let Some(page) = pages.next().await {
         let page = page?;
         let now = Utc::now();
@@ -727,32 +806,7 @@ async fn app_stream(
                 );
             }
         }
-        for o in &obs {
-            if !agents.contains(&o.key.agent_id) {
-                agents.insert(o.key.agent_id.clone());
-            }
-        }
-        s.cursor = page.next_cursor.clone();
-        s.done = page.next_cursor.is_none();
-        s.records += obs.len() as u64;
-        let cp = checkpoint(&ctx.console, pass_id, RiskApi::InstalledApplications, &s);
-        let st = store
-            .apply_finding_page(&ctx.console, pass_id, run_id, now, &obs, Some(&cp))
-            .await?;
-        new += st.new;
-        reopened += st.reopened;
-        progress.emit(Progress::Page {
-            feature: FEATURE,
-            records: s.records,
-            total: None,
-        });
+        w.commit(&mut s, &obs, page.next_cursor).await?;
     }
-    if !s.done {
-        s.done = true;
-        let cp = checkpoint(&ctx.console, pass_id, RiskApi::InstalledApplications, &s);
-        store
-            .apply_finding_page(&ctx.console, pass_id, run_id, Utc::now(), &[], Some(&cp))
-            .await?;
-    }
-    Ok((s, new, reopened, agents))
+    w.finish(s).await
 }
