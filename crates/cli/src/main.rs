@@ -6,6 +6,13 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+/// mimalloc instead of glibc's malloc: a findings pass allocates and frees tens of small strings
+/// per finding on several threads, and glibc spends a fifth of the pass in malloc/free and keeps
+/// ~100 MB of per-thread arenas; mimalloc does the same work in a fraction of the time and
+/// returns memory promptly.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bench;
 mod connect;
 mod demo;

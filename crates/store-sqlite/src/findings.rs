@@ -26,9 +26,6 @@ const FINDING_REF_SQL: &str = "coalesce(
     (SELECT rowid FROM findings
      WHERE rowid > (SELECT upto FROM finding_ids_upto) AND fid = ?1))";
 
-/// SQL for the text finding id of the row's `fid`.
-const FINDING_ID_SQL: &str = "printf('f%016x', fid)";
-
 /// `critical|high|medium|low|info` (any case) as a number that orders them.
 pub(crate) fn priority_rank(priority: &str) -> Option<i64> {
     const RANKS: [(&str, i64); 5] = [
@@ -179,17 +176,17 @@ impl EncodedFindings {
     }
 }
 
-/// ?1 console, ?2 fid, ?3..?7 key, ?8.. observation, ?29 pass, ?30 at.
+/// ?1 console, ?2 fid, ?3..?6 key, ?7..?25 observation, ?26 pass, ?27 at, ?28 run.
 const UPSERT_FINDING: &str = "
 INSERT INTO findings (
     console, fid, agent_id, application, application_version, cve_id, computer_name,
     application_vendor, console_row_id, vendor_severity, cvss_score, cvss_version, published_at,
     detected_at, days_detected, console_status, mark_type, marked_by, marked_at, mark_reason,
     extra, priority, priority_rank, kev, factors, status, status_pass_id, last_pass_id,
-    first_seen_at, last_seen_at, fixed_at, reopen_from
+    first_seen_at, last_seen_at, fixed_at, reopen_from, first_run_id
 ) VALUES (
     ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-    ?21, ?22, ?23, ?24, ?25, 'new', ?26, ?26, ?27, ?27, NULL, NULL
+    ?21, ?22, ?23, ?24, ?25, 'new', ?26, ?26, ?27, ?27, NULL, NULL, ?28
 )
 ON CONFLICT (console, agent_id, application, application_version, cve_id) DO UPDATE SET
     computer_name = excluded.computer_name,
@@ -270,6 +267,7 @@ pub(crate) fn apply_finding_page(
                     t(fcol::FACTORS),
                     pass_id,
                     at,
+                    run_id,
                 ])
                 .map_err(|e| match e.sqlite_error_code() {
                     Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Backend(format!(
@@ -282,24 +280,23 @@ pub(crate) fn apply_finding_page(
                 })?;
             }
         }
-        let new = tx
-            .prepare_cached(&format!(
-                "INSERT INTO finding_transitions
-                     (finding_ref, finding_id, from_status, to_status, at, run_id, reason)
-                 SELECT rowid, {FINDING_ID_SQL}, NULL, 'new', ?2, ?3, 'first seen'
-                 FROM findings WHERE rowid > ?1 ORDER BY rowid"
-            ))
-            .and_then(|mut s| s.execute(rusqlite::params![max_before, at, run_id]))
+        // New rows got the rowids above the maximum before the page, one each; their "first
+        // seen" transition is implied by the row (see `finding_history`).
+        let max_after: i64 = tx
+            .query_row("SELECT coalesce(max(rowid), 0) FROM findings", [], |r| {
+                r.get(0)
+            })
             .ctx(DOING)?;
+        let new = usize::try_from(max_after - max_before).unwrap_or(0);
         let reopened = tx
-            .prepare_cached(&format!(
+            .prepare_cached(
                 "INSERT INTO finding_transitions
-                     (finding_ref, finding_id, from_status, to_status, at, run_id, reason)
-                 SELECT rowid, {FINDING_ID_SQL}, reopen_from, 'reopened', ?1, ?2,
+                     (finding_ref, from_status, to_status, at, run_id, reason)
+                 SELECT rowid, reopen_from, 'reopened', ?1, ?2,
                         CASE reopen_from WHEN 'fixed' THEN 'seen again after being fixed'
                                          ELSE 'device back' END
-                 FROM findings INDEXED BY findings_reopen WHERE reopen_from IS NOT NULL"
-            ))
+                 FROM findings INDEXED BY findings_reopen WHERE reopen_from IS NOT NULL",
+            )
             .and_then(|mut s| s.execute(rusqlite::params![at, run_id]))
             .ctx(DOING)?;
         if reopened > 0 {
@@ -382,17 +379,17 @@ pub(crate) fn complete_finding_pass(
     })
     .ctx(DOING)?;
     let written = tx
-        .prepare_cached(&format!(
+        .prepare_cached(
             "INSERT INTO finding_transitions
-                 (finding_ref, finding_id, from_status, to_status, at, run_id, reason)
-             SELECT c.finding_ref, {FINDING_ID_SQL}, c.from_status, c.to_status, ?1, ?2,
+                 (finding_ref, from_status, to_status, at, run_id, reason)
+             SELECT c.finding_ref, c.from_status, c.to_status, ?1, ?2,
                     CASE c.to_status
                         WHEN 'open' THEN 'seen again'
                         WHEN 'fixed' THEN 'absent from a complete pass; device present'
                         ELSE 'absent; its device was removed from the console' END
-             FROM temp.finding_changes c JOIN findings f ON f.rowid = c.finding_ref
-             ORDER BY c.finding_ref"
-        ))
+             FROM temp.finding_changes c
+             ORDER BY c.finding_ref",
+        )
         .and_then(|mut s| s.execute(rusqlite::params![at, run_id]))
         .ctx(DOING)?;
     let updated = tx
@@ -630,20 +627,27 @@ pub(crate) fn finding_history(
     let Some(fid) = parse_finding_id(finding_id) else {
         return Ok(Vec::new());
     };
+    // The "first seen" transition is the findings row itself (first_seen_at, first_run_id);
+    // every later one is a stored transition.
     let mut stmt = conn
         .prepare_cached(&format!(
-            "SELECT finding_id, from_status, to_status, at, run_id, reason
-             FROM finding_transitions
-             WHERE finding_ref = {FINDING_REF_SQL}
-             ORDER BY at, rowid"
+            "WITH r(ref) AS (SELECT {FINDING_REF_SQL})
+             SELECT NULL, 'new', f.first_seen_at, coalesce(f.first_run_id, f.status_pass_id),
+                    'first seen', 0 AS ord, 0 AS seq
+             FROM findings f, r WHERE f.rowid = r.ref
+             UNION ALL
+             SELECT t.from_status, t.to_status, t.at, t.run_id, t.reason, 1, t.rowid
+             FROM finding_transitions t, r WHERE t.finding_ref = r.ref
+             ORDER BY ord, 3, seq"
         ))
         .ctx(DOING)?;
+    let canonical = finding_id_text(fid);
     stmt.query_map([fid], |r| {
-        let from: Option<String> = r.get(1)?;
+        let from: Option<String> = r.get(0)?;
         let from = match from {
             Some(s) => Some(FindingStatus::parse(&s).ok_or_else(|| {
                 rusqlite::Error::FromSqlConversionFailure(
-                    1,
+                    0,
                     Type::Text,
                     format!("unknown finding status '{s}'").into(),
                 )
@@ -651,12 +655,12 @@ pub(crate) fn finding_history(
             None => None,
         };
         Ok(FindingTransition {
-            finding_id: r.get(0)?,
+            finding_id: canonical.clone(),
             from,
-            to: get_status(r, 2)?,
-            at: get_ts(r, 3)?,
-            run_id: r.get(4)?,
-            reason: r.get(5)?,
+            to: get_status(r, 1)?,
+            at: get_ts(r, 2)?,
+            run_id: r.get(3)?,
+            reason: r.get(4)?,
         })
     })
     .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
@@ -683,22 +687,6 @@ mod tests {
         assert_eq!(parse_finding_id("f123"), None);
         assert_eq!(parse_finding_id("g0000000000000000"), None);
         assert_eq!(parse_finding_id("f000000000000000z"), None);
-    }
-
-    #[test]
-    fn sql_formats_finding_ids_like_rust() {
-        let conn = Connection::open_in_memory().expect("in-memory database");
-        for hash in [0u64, 0xabc, 0x8000_0000_0000_0001, u64::MAX] {
-            let fid = fid_of(hash);
-            let sql: String = conn
-                .query_row(
-                    &format!("SELECT {FINDING_ID_SQL} FROM (SELECT ?1 AS fid)"),
-                    [fid],
-                    |r| r.get(0),
-                )
-                .expect("query");
-            assert_eq!(sql, finding_id_text(fid));
-        }
     }
 
     #[test]

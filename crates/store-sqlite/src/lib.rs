@@ -32,10 +32,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_run_owner.sql")),
     (3, include_str!("../migrations/0003_findings.sql")),
+    (4, include_str!("../migrations/0004_findings_first_run.sql")),
 ];
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The feature whose pass `complete_full_pass` finishes.
 const DEVICES_FEATURE: &str = "devices";

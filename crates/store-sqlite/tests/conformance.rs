@@ -369,3 +369,69 @@ async fn a_version_1_database_is_upgraded_with_its_data() {
         .unwrap();
     assert_eq!(v, SCHEMA_VERSION);
 }
+
+/// A version-3 database (which stored a "first seen" transition per finding and repeated the
+/// finding id in every transition) keeps each finding's whole history through the upgrade.
+#[tokio::test]
+async fn a_version_3_database_keeps_finding_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v3.db");
+    let obs = s1bridge_store::testkit::sample_finding("1", "CVE-2024-0001");
+    let id = obs.key.finding_id("prod");
+    let fid = i64::from_ne_bytes(u64::from_str_radix(&id[1..], 16).unwrap().to_ne_bytes());
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for sql in [
+            include_str!("../migrations/0001_init.sql"),
+            include_str!("../migrations/0002_run_owner.sql"),
+            include_str!("../migrations/0003_findings.sql"),
+        ] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.execute(
+            "INSERT INTO findings (fid, console, agent_id, application, application_version,
+                 cve_id, extra, priority, priority_rank, kev, factors, status, status_pass_id,
+                 last_pass_id, first_seen_at, last_seen_at)
+             VALUES (?1, 'prod', ?2, ?3, ?4, ?5, '{}', 'high', 3, 0, '[]', 'open', 11, 11,
+                 '2025-03-01T12:01:00.000000000Z', '2025-03-01T12:03:00.000000000Z')",
+            rusqlite::params![
+                fid,
+                obs.key.agent_id,
+                obs.key.application,
+                obs.key.application_version,
+                obs.key.cve_id.to_ascii_uppercase()
+            ],
+        )
+        .unwrap();
+        conn.execute_batch(&format!(
+            "INSERT INTO finding_transitions VALUES
+                 (1, '{id}', NULL, 'new', '2025-03-01T12:01:00.000000000Z', 100, 'first seen'),
+                 (1, '{id}', 'new', 'open', '2025-03-01T12:04:00.000000000Z', 101, 'seen again');"
+        ))
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).expect("upgrade succeeds");
+    let history = store.finding_history(&id).await.unwrap();
+    let got: Vec<_> = history
+        .iter()
+        .map(|t| {
+            (
+                t.finding_id.as_str(),
+                t.from,
+                t.to,
+                t.at,
+                t.run_id,
+                t.reason.as_str(),
+            )
+        })
+        .collect();
+    use s1bridge_store::FindingStatus::{New, Open};
+    assert_eq!(
+        got,
+        vec![
+            (id.as_str(), None, New, at(1), 100, "first seen"),
+            (id.as_str(), Some(New), Open, at(4), 101, "seen again"),
+        ]
+    );
+}

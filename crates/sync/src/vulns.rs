@@ -124,12 +124,18 @@ impl Context {
         extra: serde_json::Map<String, serde_json::Value>,
         now: DateTime<Utc>,
     ) -> FindingObservation {
-        let unknown = DeviceInput {
-            agent_id: key.agent_id.clone(),
-            computer_name: computer_name.clone().unwrap_or_default(),
-            ..DeviceInput::default()
+        let unknown;
+        let device = match self.devices.get(&key.agent_id) {
+            Some(d) => d,
+            None => {
+                unknown = DeviceInput {
+                    agent_id: key.agent_id.clone(),
+                    computer_name: computer_name.clone().unwrap_or_default(),
+                    ..DeviceInput::default()
+                };
+                &unknown
+            }
         };
-        let device = self.devices.get(&key.agent_id).unwrap_or(&unknown);
         let fixed = extra
             .get("remediationLevel")
             .and_then(|v| v.as_str())
