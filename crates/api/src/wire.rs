@@ -651,6 +651,8 @@ pub struct AgentRecord {
     pub is_decommissioned: Option<bool>,
     #[serde(default, deserialize_with = "lenient::opt_bool")]
     pub is_uninstalled: Option<bool>,
+    #[serde(default)]
+    pub tags: Option<AgentTags>,
 }
 
 #[cfg(test)]

@@ -43,6 +43,11 @@ fn synthetic(i: usize, seen: chrono::DateTime<Utc>) -> Device {
             (i >> 8) & 0xff,
             i & 0xff
         )],
+        tags: if i % 20 == 0 {
+            vec!["env=prod".to_string()]
+        } else {
+            Vec::new()
+        },
         external_ip: Some("203.0.113.7".to_string()),
         last_logged_in_user: Some(format!("CORP\\user{}", i % 5000)),
         account_id: Some("433241117337583618".to_string()),

@@ -32,7 +32,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_run_owner.sql")),
     (3, include_str!("../migrations/0003_findings.sql")),
-    (4, include_str!("../migrations/0004_findings_first_run.sql")),
+    (4, include_str!("../migrations/0004_history_and_tags.sql")),
 ];
 
 /// The schema version this build creates and understands.
@@ -494,10 +494,11 @@ INSERT INTO devices (
     site_id, site_name, group_id, group_name, machine_type, serial_number, domain, model_name,
     network_status, infected, active_threats, last_active_at, registered_at, console_updated_at,
     is_active, is_decommissioned, is_uninstalled, first_seen_at, last_seen_at, removed_at,
-    duplicate_of, last_pass_id, restored_pass
+    duplicate_of, last_pass_id, restored_pass, tags
 ) VALUES (
     ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-    ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?33, NULL, NULL, ?34, NULL
+    ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?33, NULL, NULL, ?34, NULL,
+    ?35
 )
 ON CONFLICT (console, agent_id) DO UPDATE SET
     uuid = excluded.uuid,
@@ -509,6 +510,7 @@ ON CONFLICT (console, agent_id) DO UPDATE SET
     agent_version = excluded.agent_version,
     ips = excluded.ips,
     macs = excluded.macs,
+    tags = excluded.tags,
     external_ip = excluded.external_ip,
     last_logged_in_user = excluded.last_logged_in_user,
     account_id = excluded.account_id,
@@ -551,7 +553,7 @@ const DEVICE_COLUMNS: &str = "console, agent_id, uuid, computer_name, os_name, o
     account_name, site_id, site_name, group_id, group_name, machine_type, serial_number, domain, \
     model_name, network_status, infected, active_threats, last_active_at, registered_at, \
     console_updated_at, is_active, is_decommissioned, is_uninstalled, first_seen_at, \
-    last_seen_at, removed_at, duplicate_of";
+    last_seen_at, removed_at, duplicate_of, tags";
 
 /// `stale` for a row, given the cutoff as `:cutoff` (NULL disables staleness).
 const STALE_EXPR: &str = "(removed_at IS NULL AND is_decommissioned = 0 \
@@ -595,7 +597,8 @@ fn read_device(row: &Row<'_>) -> rusqlite::Result<Device> {
         last_seen_at: get_ts(row, 33)?,
         removed_at: get_opt_ts(row, 34)?,
         duplicate_of: row.get(35)?,
-        stale: row.get(36)?,
+        tags: string_list(row, 36)?,
+        stale: row.get(37)?,
     })
 }
 
@@ -941,7 +944,8 @@ mod col {
     pub const REGISTERED_AT: usize = 24;
     pub const CONSOLE_UPDATED_AT: usize = 25;
     pub const LAST_SEEN_AT: usize = 26;
-    pub const COUNT: usize = 27;
+    pub const TAGS: usize = 27;
+    pub const COUNT: usize = 28;
 }
 
 /// A slice of [`EncodedPage::text`]; `start == u32::MAX` is NULL.
@@ -1010,6 +1014,7 @@ impl EncodedPage {
             row.text[col::AGENT_VERSION] = opt(&mut page, &d.agent_version)?;
             row.text[col::IPS] = page.push_json_list(&mut scratch, &d.ips)?;
             row.text[col::MACS] = page.push_json_list(&mut scratch, &d.macs)?;
+            row.text[col::TAGS] = page.push_json_list(&mut scratch, &d.tags)?;
             row.text[col::EXTERNAL_IP] = opt(&mut page, &d.external_ip)?;
             row.text[col::LAST_LOGGED_IN_USER] = opt(&mut page, &d.last_logged_in_user)?;
             row.text[col::ACCOUNT_ID] = opt(&mut page, &d.account_id)?;
@@ -1159,6 +1164,7 @@ fn apply_page(
                 row.is_uninstalled,
                 t(col::LAST_SEEN_AT),
                 pass_id,
+                t(col::TAGS),
             ])
             .map_err(|e| match e.sqlite_error_code() {
                 Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Backend(format!(

@@ -131,6 +131,9 @@ pub struct Device {
     pub ips: Vec<String>,
     /// MAC addresses (upper-case, colon separated) of every interface.
     pub macs: Vec<String>,
+    /// The console's tags on the agent: `key=value`, or the value alone for a tag without key.
+    #[serde(default)]
+    pub tags: Vec<String>,
     pub external_ip: Option<String>,
     pub last_logged_in_user: Option<String>,
     pub account_id: Option<String>,

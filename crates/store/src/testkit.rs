@@ -148,6 +148,7 @@ pub fn sample_device(console: &str, agent_id: &str, computer_name: &str) -> Devi
         agent_version: None,
         ips: Vec::new(),
         macs: Vec::new(),
+        tags: Vec::new(),
         external_ip: None,
         last_logged_in_user: None,
         account_id: None,
@@ -802,6 +803,7 @@ pub async fn check_device_round_trip(store: &dyn Store) {
         "00:50:56:A1:B2:C3".to_string(),
         "00:50:56:A1:B2:C4".to_string(),
     ];
+    d.tags = vec!["env=prod".to_string(), "pci".to_string()];
     d.external_ip = Some("203.0.113.9".to_string());
     d.last_logged_in_user = Some("CORP\\jdoe".to_string());
     d.account_id = Some("433241117337583618".to_string());

@@ -71,6 +71,25 @@ fn interface_macs(agent: &AgentRecord) -> Vec<String> {
     out
 }
 
+/// The agent's tags as `key=value` (or the value alone when the tag has no key), without
+/// repeats.
+fn agent_tags(agent: &AgentRecord) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for tag in agent.tags.iter().flat_map(|t| &t.sentinelone) {
+        let key = tag.key.as_deref().map(str::trim).unwrap_or_default();
+        let value = tag.value.as_deref().map(str::trim).unwrap_or_default();
+        let text = match (key.is_empty(), value.is_empty()) {
+            (true, true) => continue,
+            (true, false) => value.to_string(),
+            (false, _) => format!("{key}={value}"),
+        };
+        if !out.contains(&text) {
+            out.push(text);
+        }
+    }
+    out
+}
+
 /// Convert one agent. `seen_at` is the time of the sync that saw it. Returns None for a record
 /// without an id (it cannot be stored or tracked; the caller counts it as rejected).
 pub fn device_from_agent(
@@ -94,6 +113,7 @@ pub fn device_from_agent(
         agent_version: non_empty(&agent.agent_version),
         ips: interface_ips(agent),
         macs: interface_macs(agent),
+        tags: agent_tags(agent),
         external_ip: non_empty(&agent.external_ip),
         last_logged_in_user: non_empty(&agent.last_logged_in_user_name),
         account_id: non_empty(&agent.account_id),
@@ -203,6 +223,38 @@ mod tests {
         let d = device_from_agent("c", &a, Utc::now()).unwrap();
         assert_eq!(d.ips, vec!["10.0.0.5", "2001:db8::5"]);
         assert_eq!(d.macs, vec!["AA:BB:CC:DD:EE:FF"]);
+    }
+
+    #[test]
+    fn tags_become_key_value_strings() {
+        use s1bridge_api::wire::{AgentTag, AgentTags};
+        let tag = |key: Option<&str>, value: Option<&str>| AgentTag {
+            key: key.map(str::to_string),
+            value: value.map(str::to_string),
+            ..Default::default()
+        };
+        let a = AgentRecord {
+            id: "1".into(),
+            tags: Some(AgentTags {
+                sentinelone: vec![
+                    tag(Some("env"), Some(" prod ")),
+                    tag(None, Some("pci")),
+                    tag(Some("env"), Some("prod")),
+                    tag(None, None),
+                    tag(Some("owner"), None),
+                ],
+            }),
+            ..Default::default()
+        };
+        let d = device_from_agent("c", &a, Utc::now()).unwrap();
+        assert_eq!(d.tags, vec!["env=prod", "pci", "owner="]);
+        assert!(
+            device_from_agent("c", &sample_agent(), Utc::now())
+                .unwrap()
+                .tags
+                .is_empty(),
+            "the sample's empty tag list"
+        );
     }
 
     #[test]

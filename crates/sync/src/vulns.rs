@@ -103,7 +103,7 @@ fn device_input(d: &s1bridge_store::Device) -> DeviceInput {
         site_name: d.site_name.clone(),
         group_id: d.group_id.clone(),
         group_name: d.group_name.clone(),
-        tags: Vec::new(),
+        tags: d.tags.clone(),
         machine_type: d.machine_type.clone(),
         ips: d.ips.clone(),
         is_decommissioned: d.is_decommissioned,

@@ -467,3 +467,55 @@ async fn findings_of_agents_deleted_between_full_passes_are_device_removed_not_f
         );
     }
 }
+
+/// Device tags are stored by the device pass and drive criticality rules: a `tag` rule raises
+/// exactly the findings of the agents the console tagged, and says which tag matched.
+#[tokio::test]
+async fn a_tag_criticality_rule_matches_exactly_the_tagged_devices() {
+    let env = Env::new(cfg(200)).await;
+    let mut o = scan(true);
+    o.vulns
+        .priority
+        .criticality_rules
+        .push(s1bridge_priority::CriticalityRule {
+            name: "production".into(),
+            site: None,
+            group: None,
+            tag: Some("env=prod".into()),
+            name_pattern: None,
+            effect: 1,
+        });
+    let r = s1bridge_sync::run(&env.client(), env.store.clone(), &o, Default::default())
+        .await
+        .unwrap();
+    assert_eq!(r.status, RunStatus::Ok, "{:?}", r.features);
+    let devices = env
+        .store
+        .list_devices(&s1bridge_store::DeviceFilter::default())
+        .await
+        .unwrap();
+    let prod: std::collections::HashSet<String> = devices
+        .iter()
+        .filter(|d| d.tags.iter().any(|t| t == "env=prod"))
+        .map(|d| d.agent_id.clone())
+        .collect();
+    assert!(
+        !prod.is_empty() && prod.len() < devices.len(),
+        "the simulator tags some agents env=prod ({} of {})",
+        prod.len(),
+        devices.len()
+    );
+    let findings = env
+        .store
+        .list_findings(&FindingFilter::default())
+        .await
+        .unwrap();
+    for f in &findings {
+        let rule = f.factors.iter().find(|x| x.name == "criticality");
+        assert_eq!(
+            rule.is_some_and(|x| x.effect == 1 && x.detail.contains("tag env=prod")),
+            prod.contains(&f.agent_id),
+            "{f:?}"
+        );
+    }
+}

@@ -12,3 +12,7 @@ UPDATE findings SET first_run_id = (
 DELETE FROM finding_transitions WHERE from_status IS NULL;
 
 ALTER TABLE finding_transitions DROP COLUMN finding_id;
+
+-- Device tags (`key=value`, or the bare value of a key-less tag), a JSON list like ips and macs:
+-- criticality rules match them.
+ALTER TABLE devices ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
