@@ -43,7 +43,7 @@ fn synthetic(i: usize, seen: chrono::DateTime<Utc>) -> Device {
             (i >> 8) & 0xff,
             i & 0xff
         )],
-        tags: if i % 20 == 0 {
+        tags: if i.is_multiple_of(20) {
             vec!["env=prod".to_string()]
         } else {
             Vec::new()
