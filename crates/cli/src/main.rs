@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+mod access_cmd;
+mod audit_cmd;
 mod bench;
 mod connect;
 mod demo;
@@ -89,6 +91,11 @@ enum Command {
     Sim(sim_cmd::SimArgs),
     /// Benchmark a device sync against the in-process simulator.
     Bench(bench::BenchArgs),
+    /// Principals, roles and scope-exact grants (`--who-has`, `--on`, `--principal`), expiring
+    /// tokens, changes between syncs; `access grant|revoke` changes roles through the API.
+    Access(access_cmd::AccessArgs),
+    /// Every write s1bridge made to a console: who, when, what, before, after, result.
+    Audit(audit_cmd::AuditArgs),
 }
 
 #[derive(Args, Debug)]
@@ -216,6 +223,8 @@ async fn dispatch(cli: Cli) -> u8 {
         } => output::runs_cmd(db, console, limit, json).await,
         Command::Sim(args) => sim_cmd::run(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Access(args) => access_cmd::run(db, args).await,
+        Command::Audit(args) => audit_cmd::run(db, args).await,
     };
     match result {
         Ok(code) => code,

@@ -11,6 +11,7 @@
 //!   limits, a hard failure after N requests) are deterministic functions of a fault seed and the
 //!   request sequence number.
 
+mod access;
 mod derive;
 mod http;
 mod query;
@@ -121,6 +122,9 @@ pub struct Faults {
     pub site_scoped_token: bool,
     /// Every request after the Nth → 500.
     pub fail_after_requests: Option<u64>,
+    /// The token's role may view users and service users but not change them: their update
+    /// calls answer 403 4030010.
+    pub access_read_only: bool,
 }
 
 /// Request counters.
@@ -202,6 +206,8 @@ pub(crate) struct Inner {
     pub(crate) token_created_us: i64,
     pub(crate) token_expires_us: i64,
     pub(crate) vulns: vuln::Vulns,
+    /// Users and service users, changed by the role update calls.
+    pub(crate) access: RwLock<access::Principals>,
 }
 
 /// The simulator. Cheap to clone (an `Arc` inside).
@@ -240,6 +246,7 @@ impl Simulator {
     /// Build the tenant: O(accounts + sites + groups + users), independent of the agent count.
     pub fn new(cfg: SimConfig) -> Simulator {
         let tenant = Tenant::new(&cfg);
+        let principals = access::Principals::new(&tenant);
         let cfg_findings = cfg.findings_per_agent;
         let overlay = Overlay {
             n_total: tenant.n_base,
@@ -274,6 +281,7 @@ impl Simulator {
                 token_created_us,
                 token_expires_us,
                 vulns: vuln::Vulns::new(cfg_findings),
+                access: RwLock::new(principals),
             }),
         }
     }
