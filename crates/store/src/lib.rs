@@ -14,6 +14,8 @@ mod findings;
 mod model;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+#[cfg(feature = "testkit")]
+mod testkit_access;
 
 pub use access::*;
 pub use audit::*;
@@ -265,7 +267,8 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<AccessChange>>;
     /// Change events, oldest first (by `at`, then `change_id`).
     async fn list_access_changes(&self, filter: &AccessChangeFilter) -> Result<Vec<AccessChange>>;
-    /// Append an audit entry; returns its id. Entries are never changed or deleted.
+    /// Append an audit entry; returns its id. Entries are never changed or deleted; one without
+    /// a console or an action is refused.
     async fn record_audit(&self, entry: &AuditEntry) -> Result<i64>;
     /// Audit entries, newest first (by `at`, then `id`).
     async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
