@@ -8,6 +8,9 @@ use std::process::{Command, Output};
 use s1bridge_api::features::Capability;
 use s1bridge_sim::{Faults, RunningSim, SimConfig, Simulator};
 
+#[path = "cli/access.rs"]
+mod access;
+
 const TOKEN: &str = "tok-Zq8LEAKCANARY-4f9a7e21b3c5d6e7f8091a2b3c4d5e6f";
 
 fn bin() -> Command {

@@ -44,6 +44,13 @@ async fn sync(env: &Env) -> s1bridge_sync::RunReport {
     .expect("the run is recorded")
 }
 
+async fn all_changes(env: &Env) -> Vec<s1bridge_store::AccessChange> {
+    env.store
+        .list_access_changes(&AccessChangeFilter::default())
+        .await
+        .expect("list changes")
+}
+
 #[test]
 fn the_service_user_sample_gives_a_scope_exact_grant() {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -118,11 +125,7 @@ async fn grants_are_scope_exact_and_principals_are_not_duplicated() {
         4
     );
     // The first sync is the baseline: no added/removed events.
-    let changes = env
-        .store
-        .list_access_changes(&AccessChangeFilter::default())
-        .await
-        .unwrap();
+    let changes = all_changes(&env).await;
     assert!(
         changes
             .iter()
@@ -164,11 +167,7 @@ async fn a_site_scoped_token_falls_back_is_partial_and_removes_nothing() {
     assert_eq!(after.principals.len(), before.principals.len());
     assert_eq!(after.grants, before.grants);
     assert!(!after.complete);
-    let changes = env
-        .store
-        .list_access_changes(&AccessChangeFilter::default())
-        .await
-        .unwrap();
+    let changes = all_changes(&env).await;
     assert!(
         !changes.iter().any(|c| matches!(
             c.kind,
@@ -257,11 +256,8 @@ async fn changes_between_syncs_are_recorded() {
     let r = sync(&env).await;
     assert_eq!(r.status, RunStatus::Ok);
     assert_eq!(r.access.as_ref().unwrap().changes, 2);
-    let changes: Vec<_> = env
-        .store
-        .list_access_changes(&AccessChangeFilter::default())
+    let changes: Vec<_> = all_changes(&env)
         .await
-        .unwrap()
         .into_iter()
         .filter(|c| c.kind != AccessChangeKind::TokenExpiring)
         .collect();
@@ -288,19 +284,11 @@ async fn changes_between_syncs_are_recorded() {
             .filter(|c| c.kind == AccessChangeKind::TokenExpiring)
             .count()
     };
-    let all = env
-        .store
-        .list_access_changes(&AccessChangeFilter::default())
-        .await
-        .unwrap();
+    let all = all_changes(&env).await;
     let n = warnings(&all);
     assert!(n > 0, "the sim's service user tokens expire within 30 days");
     sync(&env).await;
-    let all = env
-        .store
-        .list_access_changes(&AccessChangeFilter::default())
-        .await
-        .unwrap();
+    let all = all_changes(&env).await;
     assert_eq!(warnings(&all), n);
 }
 
