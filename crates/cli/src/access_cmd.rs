@@ -5,7 +5,9 @@
 use anyhow::Result;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Subcommand};
-use s1bridge_store::{AccessChangeFilter, AccessSnapshot, Grant, GrantFilter, Principal, Store};
+use s1bridge_store::{
+    AccessChangeFilter, AccessSnapshot, Grant, GrantFilter, Principal, ScopeType, Store,
+};
 use s1bridge_sync::provision::{Action, ProvisionError, ProvisionRequest, provision};
 use serde_json::json;
 
@@ -390,4 +392,52 @@ async fn change(db: Option<String>, action: Action, args: ChangeArgs) -> Result<
         println!("audit entry #{id} (s1bridge audit)");
     }
     Ok(0)
+}
+
+/// The demo's access step: an access sync, then a dry-run grant (nothing is sent).
+pub(crate) async fn demo_tour(
+    client: &s1bridge_api::Client,
+    store: &std::sync::Arc<dyn Store>,
+    console: &str,
+) -> Result<()> {
+    let mut opts = s1bridge_sync::SyncOptions::new(console);
+    opts.features = vec![s1bridge_sync::Feature::Access];
+    let r = s1bridge_sync::run(client, store.clone(), &opts, Default::default()).await?;
+    crate::output::print_run_report(&r, &client.stats());
+    let snap = store.load_access(console).await?;
+    let site_grant = snap.grants.iter().find(|g| g.scope_type == ScopeType::Site);
+    let other_site = site_grant.and_then(|g| {
+        snap.scopes
+            .iter()
+            .find(|s| s.scope_type == ScopeType::Site && Some(&s.scope_id) != g.scope_id.as_ref())
+    });
+    let (Some(g), Some(site)) = (site_grant, other_site) else {
+        return Ok(());
+    };
+    let req = ProvisionRequest {
+        console: console.to_string(),
+        action: Action::Grant,
+        principal: g.principal_id.clone(),
+        role: "Viewer".into(),
+        scope: format!("site:{}", site.scope_id),
+        dry_run: true,
+        force: false,
+        actor: actor(),
+    };
+    let o = provision(client, store, &req).await?;
+    println!(
+        "\nA dry-run grant of Viewer on site {} to {} (s1bridge access grant … --dry-run):",
+        site.name.as_deref().unwrap_or(&site.scope_id),
+        g.email.as_deref().unwrap_or(&g.principal_id)
+    );
+    if let Some(r) = &o.request {
+        println!(
+            "  {} {}\n  {}",
+            r["method"].as_str().unwrap_or_default(),
+            r["path"].as_str().unwrap_or_default(),
+            serde_json::to_string(&r["body"])?
+        );
+    }
+    println!("  {}", o.message);
+    Ok(())
 }

@@ -102,7 +102,8 @@ enum Command {
 pub struct SyncArgs {
     #[command(flatten)]
     pub conn: ConnArgs,
-    /// Features to sync (comma separated; default: every feature of this build).
+    /// Features to sync, comma separated: devices, vulnerabilities, access (default:
+    /// devices,vulnerabilities).
     #[arg(long, value_delimiter = ',', default_value = "devices,vulnerabilities")]
     pub only: Vec<String>,
     /// scan (devices and vulnerabilities) or asset-sync (devices only; stored findings are left

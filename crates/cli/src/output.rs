@@ -329,7 +329,7 @@ pub fn print_run_report(r: &RunReport, stats: &ClientStats) {
     }
     if let Some(a) = &r.access {
         println!(
-            "  access: {} users, {} service users, {} roles, {} grants over {} accounts, {} sites, {} groups; {} changes since the last sync (s1bridge access --changes)",
+            "  access: {} users, {} service users, {} roles, {} grants over {} accounts, {} sites, {} groups; {} change events recorded (s1bridge access --changes)",
             a.users, a.service_users, a.roles, a.grants, a.accounts, a.sites, a.groups, a.changes
         );
     }

@@ -488,3 +488,90 @@ impl AccessSnapshot {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(p: &str, role: &str, ty: ScopeType, id: Option<&str>, name: Option<&str>) -> Grant {
+        Grant {
+            principal_id: p.into(),
+            principal_kind: PrincipalKind::User,
+            email: Some(format!("{p}@example.com")),
+            principal_name: Some(format!("P {p}")),
+            role_id: format!("r-{role}"),
+            role_name: Some(role.into()),
+            scope_type: ty,
+            scope_id: id.map(str::to_string),
+            scope_name: name.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn grant_filters_match_ids_and_names() {
+        let snap = AccessSnapshot {
+            grants: vec![
+                grant("1", "Admin", ScopeType::Tenant, None, Some("Global")),
+                grant("2", "Viewer", ScopeType::Site, Some("55"), Some("HQ")),
+                grant("3", "Admin", ScopeType::Account, Some("55"), Some("Corp")),
+            ],
+            ..AccessSnapshot::default()
+        };
+        let ids = |f: GrantFilter| -> Vec<String> {
+            snap.grants_matching(&f)
+                .iter()
+                .map(|g| g.principal_id.clone())
+                .collect()
+        };
+        let f = |role: Option<&str>, scope: Option<&str>, principal: Option<&str>| GrantFilter {
+            role: role.map(str::to_string),
+            scope: scope.map(str::to_string),
+            principal: principal.map(str::to_string),
+        };
+        assert_eq!(ids(f(Some("admin"), None, None)), ["1", "3"]);
+        assert_eq!(ids(f(Some("r-Viewer"), None, None)), ["2"]);
+        assert_eq!(ids(f(None, Some("tenant"), None)), ["1"]);
+        assert_eq!(ids(f(None, Some("site:55"), None)), ["2"]);
+        assert_eq!(ids(f(None, Some("55"), None)), ["2", "3"]);
+        assert_eq!(ids(f(None, Some("account:corp"), None)), ["3"]);
+        assert_eq!(ids(f(None, None, Some("2@EXAMPLE.com"))), ["2"]);
+        assert_eq!(
+            ids(f(Some("Admin"), Some("site:55"), None)),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn expiring_tokens_are_listed_soonest_first() {
+        let t0 = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let p = |id: &str, days: Option<i64>| Principal {
+            console: "c".into(),
+            principal_id: id.into(),
+            principal_kind: PrincipalKind::ServiceUser,
+            email: None,
+            name: None,
+            scope: None,
+            api_token_expires_at: days.map(|d| t0 + chrono::Duration::days(d)),
+            last_login_at: None,
+            first_seen_at: t0,
+            last_seen_at: t0,
+        };
+        let snap = AccessSnapshot {
+            principals: vec![
+                p("a", Some(20)),
+                p("b", Some(-1)),
+                p("c", None),
+                p("d", Some(40)),
+            ],
+            ..AccessSnapshot::default()
+        };
+        let ids: Vec<_> = snap
+            .expiring_tokens(t0, chrono::Duration::days(30))
+            .iter()
+            .map(|p| p.principal_id.as_str())
+            .collect();
+        assert_eq!(ids, ["b", "a"]);
+    }
+}
