@@ -109,7 +109,7 @@ async fn exit_statuses_follow_the_contract() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("S1_API_TOKEN"), "{}", text(&o));
     let o = run(
-        &["sync", "--url", s.url.as_str(), "--only", "access"],
+        &["sync", "--url", s.url.as_str(), "--only", "indicators"],
         Some(TOKEN),
         &db,
     );
