@@ -137,6 +137,10 @@ pub struct SyncArgs {
     /// Agent streams paged in parallel during a full pass.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
+    /// Access: an API token of a user or service user expiring within this many days is
+    /// recorded as a `token_expiring` change (once per expiry).
+    #[arg(long, default_value_t = 30, value_name = "DAYS")]
+    pub token_warning_days: i64,
     #[arg(long)]
     pub json: bool,
 }

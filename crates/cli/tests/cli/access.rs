@@ -356,3 +356,40 @@ async fn a_site_scoped_token_sync_is_partial_with_exit_3() {
     );
     assert!(o.status.success(), "{}", text(&o));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn token_warnings_follow_the_warning_window() {
+    let s = access_sim(12, Faults::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let sync = |extra: &[&str]| {
+        let mut args = vec![
+            "sync",
+            "--url",
+            &s.url,
+            "--console",
+            "sim",
+            "--only",
+            "access",
+        ];
+        args.extend_from_slice(extra);
+        run(&args, Some(TOKEN), &db)
+    };
+    let changes = || json_of(&run(&["access", "--changes", "--json"], None, &db));
+    let o = sync(&["--token-warning-days", "0"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(changes(), Value::Array(vec![]));
+    // The service users' tokens expire within 30 days (the default window): one event each.
+    let o = sync(&[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v = changes();
+    let expiring = v.as_array().unwrap();
+    assert!(!expiring.is_empty());
+    assert!(expiring.iter().all(|c| c["kind"] == "token_expiring"));
+    let listed = json_of(&run(
+        &["access", "--expiring-tokens", "30", "--json"],
+        None,
+        &db,
+    ));
+    assert_eq!(listed.as_array().unwrap().len(), expiring.len());
+}
