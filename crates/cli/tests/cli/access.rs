@@ -34,6 +34,21 @@ fn json_of(o: &std::process::Output) -> Value {
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
 }
 
+/// `sync --url … --console sim --only FEATURES EXTRA…` into `db`.
+fn sync_only(s: &RunningSim, db: &Path, features: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "sync",
+        "--url",
+        &s.url,
+        "--console",
+        "sim",
+        "--only",
+        features,
+    ];
+    args.extend_from_slice(extra);
+    run(&args, Some(TOKEN), db)
+}
+
 /// A fresh database with console `sim` synced with `--only FEATURES`; the run's output.
 fn synced(
     s: &RunningSim,
@@ -41,19 +56,7 @@ fn synced(
 ) -> (tempfile::TempDir, std::path::PathBuf, std::process::Output) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("s.db");
-    let o = run(
-        &[
-            "sync",
-            "--url",
-            &s.url,
-            "--console",
-            "sim",
-            "--only",
-            features,
-        ],
-        Some(TOKEN),
-        &db,
-    );
+    let o = sync_only(s, &db, features, &[]);
     (dir, db, o)
 }
 
@@ -224,19 +227,7 @@ async fn refusals_name_the_problem_and_the_candidates() {
     );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("--only access"), "{}", text(&o));
-    let o = run(
-        &[
-            "sync",
-            "--url",
-            &s.url,
-            "--console",
-            "sim",
-            "--only",
-            "access",
-        ],
-        Some(TOKEN),
-        &db,
-    );
+    let o = sync_only(&s, &db, "access", &[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 
     let users = s.sim.users();
@@ -362,19 +353,7 @@ async fn token_warnings_follow_the_warning_window() {
     let s = access_sim(12, Faults::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("s.db");
-    let sync = |extra: &[&str]| {
-        let mut args = vec![
-            "sync",
-            "--url",
-            &s.url,
-            "--console",
-            "sim",
-            "--only",
-            "access",
-        ];
-        args.extend_from_slice(extra);
-        run(&args, Some(TOKEN), &db)
-    };
+    let sync = |extra: &[&str]| sync_only(&s, &db, "access", extra);
     let changes = || json_of(&run(&["access", "--changes", "--json"], None, &db));
     let o = sync(&["--token-warning-days", "0"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
