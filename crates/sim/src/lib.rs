@@ -118,7 +118,8 @@ pub struct Faults {
     /// 403 with a licence detail on that feature's paths (invented body, see `http.rs`).
     pub not_licensed: Vec<Capability>,
     /// The token is scoped to the first site: `/accounts` → 403, lists limited to that site,
-    /// `/user` scope "site".
+    /// `/user` scope "site"; users and service users are listed (and readable) only when they
+    /// hold a role on that site, and role updates may only give roles on that site (else 403).
     pub site_scoped_token: bool,
     /// Every request after the Nth → 500.
     pub fail_after_requests: Option<u64>,

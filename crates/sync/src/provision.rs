@@ -282,30 +282,32 @@ fn resolve_scope(dir: &AccessSnapshot, want: &str) -> Result<Target, ProvisionEr
     }
 }
 
-/// The message of a console error on an access call, naming the permission a 403 lacks.
-fn explain(e: &ApiError, kind: PrincipalKind, target: &Target) -> String {
-    match e {
-        ApiError::Forbidden { detail, .. } => {
-            let on = match &target.scope_id {
-                Some(id) => format!("{} {id}", target.scope_type.as_str()),
-                None => "the tenant".to_string(),
-            };
-            let kind_api = api_kind(kind);
-            format!(
-                "the console refused the change (403 Insufficient permissions{}): the token's role \
-                 lacks {} on {on}, or the token's scope does not cover that scope or principal. \
-                 Use a token of a user or service user whose role has {} at that level (a \
-                 Site-scoped token can only change roles on its own site)",
-                detail
-                    .as_deref()
-                    .map(|d| format!(": {d}"))
-                    .unwrap_or_default(),
-                kind_api.edit_permission(),
-                kind_api.edit_permission()
-            )
-        }
-        other => other.to_string(),
-    }
+/// The message of a console error on an access call, naming the permission a 403 lacks:
+/// reading the principal (`writing` false) needs View, changing its roles needs Edit.
+fn explain(e: &ApiError, kind: PrincipalKind, target: &Target, writing: bool) -> String {
+    let ApiError::Forbidden { detail, .. } = e else {
+        return e.to_string();
+    };
+    let on = match &target.scope_id {
+        Some(id) => format!("{} {id}", target.scope_type.as_str()),
+        None => "the tenant".to_string(),
+    };
+    let edit = api_kind(kind).edit_permission();
+    let (what, permission) = if writing {
+        ("the change", edit.to_string())
+    } else {
+        ("reading the principal", edit.replace("Edit", "View"))
+    };
+    format!(
+        "the console refused {what} (403 Insufficient permissions{}): the token's role lacks \
+         {permission} on {on}, or the token's scope does not cover that scope or principal. Use \
+         a token of a user or service user whose role has {permission} at that level (a \
+         Site-scoped token can only change roles on its own site)",
+        detail
+            .as_deref()
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default(),
+    )
 }
 
 fn api_kind(kind: PrincipalKind) -> s1bridge_api::access::PrincipalKind {
@@ -505,7 +507,7 @@ pub async fn provision(
     let kind = stored.principal_kind;
     let live = read_live(client, &req.console, &stored, &dir)
         .await
-        .map_err(|e| ProvisionError::Failed(explain(&e, kind, &target)))?;
+        .map_err(|e| ProvisionError::Failed(explain(&e, kind, &target, false)))?;
     let planned = plan(req, &live, &role, &target)?;
     let path = api_kind(kind).update_path(&stored.principal_id);
     let mut outcome = ProvisionOutcome {
@@ -580,7 +582,7 @@ pub async fn provision(
         .update_principal_roles(api_kind(kind), &stored.principal_id, &update)
         .await;
     if let Err(e) = sent {
-        let why = explain(&e, kind, &target);
+        let why = explain(&e, kind, &target, true);
         audit.result = format!("failed: {why}");
         audit.after = audit.before.clone();
         store.record_audit(&audit).await?;
@@ -592,7 +594,7 @@ pub async fn provision(
         Err(e) => {
             let why = format!(
                 "the change was sent but could not be verified: {}",
-                explain(&e, kind, &target)
+                explain(&e, kind, &target, false)
             );
             audit.result = format!("failed: {why}");
             store.record_audit(&audit).await?;

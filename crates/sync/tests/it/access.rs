@@ -430,4 +430,17 @@ async fn grant_and_revoke_verify_audit_and_refuse_what_they_should() {
     }
     let audit = store.list_audit(&AuditFilter::default()).await.unwrap();
     assert!(audit[0].result.starts_with("failed: "), "{:?}", audit[0]);
+    let audited = audit.len();
+
+    // A token that may not even read users: refused before any write, nothing audited.
+    env.sim.sim.set_faults(Faults {
+        forbidden: vec![s1bridge_api::features::Capability::Access],
+        ..Faults::default()
+    });
+    match go(req(Action::Grant, "Viewer", format!("site:{other}"), false)).await {
+        Err(ProvisionError::Failed(m)) => assert!(m.contains("Users → View"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    let audit = store.list_audit(&AuditFilter::default()).await.unwrap();
+    assert_eq!(audit.len(), audited);
 }
