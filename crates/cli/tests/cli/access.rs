@@ -126,6 +126,17 @@ async fn grant_revoke_round_trip_dry_run_idempotence_and_audit() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("verified"), "{}", text(&o));
     assert_eq!(puts(&s), before + 1);
+    // Verified by reading the user back after the write.
+    let log = s.sim.request_log();
+    let path = format!("/web/api/v2.1/users/{}", u.id);
+    let put_at = log.iter().position(|r| r.method == "PUT").unwrap();
+    assert_eq!(log[put_at].path, path);
+    assert!(
+        log[put_at + 1..]
+            .iter()
+            .any(|r| r.method == "GET" && r.path == path),
+        "no read-back after the write: {log:?}"
+    );
     let live = s.sim.users().into_iter().find(|x| x.id == u.id).unwrap();
     assert!(
         live.scope_roles
