@@ -191,6 +191,16 @@ enum Attempt<T> {
 /// `data` of a list: an array, or (for `/sites`) an object whose `sites` holds the array.
 struct ListData<T>(Vec<T>);
 
+/// A request body as JSON bytes.
+fn encode_body<B: Serialize + ?Sized>(path: &str, body: &B) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(body).map_err(|e| {
+        ApiError::Config(format!(
+            "{}: could not encode the request body: {e}",
+            rel_path(path)
+        ))
+    })
+}
+
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for ListData<T> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V<T>(std::marker::PhantomData<T>);
@@ -300,13 +310,19 @@ impl Client {
         query: &[(&str, String)],
         body: &B,
     ) -> Result<Envelope<T>, ApiError> {
-        let body = serde_json::to_vec(body).map_err(|e| {
-            ApiError::Config(format!(
-                "{}: could not encode the request body: {e}",
-                rel_path(path)
-            ))
-        })?;
-        self.request(Method::POST, path, query, Some(body)).await
+        self.request(Method::POST, path, query, Some(encode_body(path, body)?))
+            .await
+    }
+
+    /// `PUT path` with a JSON body (PUT is idempotent, so the usual retries are safe).
+    pub async fn put<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        body: &B,
+    ) -> Result<Envelope<T>, ApiError> {
+        self.request(Method::PUT, path, query, Some(encode_body(path, body)?))
+            .await
     }
 
     /// One page of a list endpoint. `limit` is capped at 1000 (300 for `/groups`); any `limit`

@@ -5,6 +5,7 @@
 //! the shared tables (rate limits, features) are built; the simulator depends on that part so
 //! that client and simulator share one definition of every payload.
 
+pub mod access;
 pub mod features;
 pub mod lenient;
 pub mod limits;

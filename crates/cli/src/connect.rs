@@ -244,6 +244,7 @@ pub async fn sync_cmd(db: Option<String>, args: SyncArgs, quiet: bool) -> Result
     opts.devices.full = args.full;
     opts.devices.full_every = chrono::Duration::hours(args.full_every_hours.max(0));
     opts.devices.concurrency = args.concurrency.max(1);
+    opts.access.token_warning_days = args.token_warning_days;
     if args.concurrency == 0 {
         bail!("--concurrency must be at least 1");
     }

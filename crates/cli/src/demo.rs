@@ -174,6 +174,9 @@ pub async fn run(db: Option<String>, args: DemoArgs) -> Result<u8> {
         print!("{}", table(&DEVICE_HEADERS, &device_rows(&removed)));
     }
 
+    println!("\n-- 6. access: principals, roles and scope-exact grants; a dry-run grant --");
+    crate::access_cmd::demo_tour(&client, &store, CONSOLE).await?;
+
     println!("\nExplore the result:");
     let db = path.display();
     println!("  s1bridge --db {db} devices");
@@ -187,6 +190,7 @@ pub async fn run(db: Option<String>, args: DemoArgs) -> Result<u8> {
     );
     println!("  s1bridge --db {db} vulns --explain FINDING");
     println!("  s1bridge --db {db} runs");
+    println!("  s1bridge --db {db} access --who-has Admin   (and --on site:ID, --changes)");
     running.shutdown();
     Ok(0)
 }

@@ -13,6 +13,8 @@ use clap::{Args, Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod access_cmd;
+mod audit_cmd;
 mod bench;
 mod connect;
 mod demo;
@@ -96,13 +98,19 @@ enum Command {
     Sim(sim_cmd::SimArgs),
     /// Benchmark a device sync against the in-process simulator.
     Bench(bench::BenchArgs),
+    /// Principals, roles and scope-exact grants (`--who-has`, `--on`, `--principal`), expiring
+    /// tokens, changes between syncs; `access grant|revoke` changes roles through the API.
+    Access(access_cmd::AccessArgs),
+    /// Every write s1bridge made to a console: who, when, what, before, after, result.
+    Audit(audit_cmd::AuditArgs),
 }
 
 #[derive(Args, Debug)]
 pub struct SyncArgs {
     #[command(flatten)]
     pub conn: ConnArgs,
-    /// Features to sync (comma separated; default: every feature of this build).
+    /// Features to sync, comma separated: devices, vulnerabilities, access (default:
+    /// devices,vulnerabilities).
     #[arg(long, value_delimiter = ',', default_value = "devices,vulnerabilities")]
     pub only: Vec<String>,
     /// scan (devices and vulnerabilities) or asset-sync (devices only; stored findings are left
@@ -136,6 +144,10 @@ pub struct SyncArgs {
     /// Agent streams paged in parallel during a full pass.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
+    /// Access: an API token of a user or service user expiring within this many days is
+    /// recorded as a `token_expiring` change (once per expiry).
+    #[arg(long, default_value_t = 30, value_name = "DAYS")]
+    pub token_warning_days: i64,
     #[arg(long)]
     pub json: bool,
 }
@@ -223,6 +235,8 @@ async fn dispatch(cli: Cli) -> u8 {
         } => output::runs_cmd(db, console, limit, json).await,
         Command::Sim(args) => sim_cmd::run(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Access(args) => access_cmd::run(db, args).await,
+        Command::Audit(args) => audit_cmd::run(db, args).await,
     };
     match result {
         Ok(code) => code,

@@ -327,6 +327,12 @@ pub fn print_run_report(r: &RunReport, stats: &ClientStats) {
             println!("  note: {w}");
         }
     }
+    if let Some(a) = &r.access {
+        println!(
+            "  access: {} users, {} service users, {} roles, {} grants over {} accounts, {} sites, {} groups; {} change events recorded (s1bridge access --changes)",
+            a.users, a.service_users, a.roles, a.grants, a.accounts, a.sites, a.groups, a.changes
+        );
+    }
     println!(
         "  took {:.2}s; {} requests, {} retries, {} rate-limited (429), {} ms waiting for the rate limiter",
         r.elapsed_ms as f64 / 1000.0,

@@ -8,6 +8,9 @@ use std::process::{Command, Output};
 use s1bridge_api::features::Capability;
 use s1bridge_sim::{Faults, RunningSim, SimConfig, Simulator};
 
+#[path = "cli/access.rs"]
+mod access;
+
 const TOKEN: &str = "tok-Zq8LEAKCANARY-4f9a7e21b3c5d6e7f8091a2b3c4d5e6f";
 
 fn bin() -> Command {
@@ -106,7 +109,7 @@ async fn exit_statuses_follow_the_contract() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("S1_API_TOKEN"), "{}", text(&o));
     let o = run(
-        &["sync", "--url", s.url.as_str(), "--only", "access"],
+        &["sync", "--url", s.url.as_str(), "--only", "indicators"],
         Some(TOKEN),
         &db,
     );

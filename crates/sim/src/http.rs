@@ -435,12 +435,25 @@ impl Inner {
                 let (page, pg) = page_small(items, &lp)?;
                 Ok(list(page, pg))
             }
-            (Method::GET, "/users") => {
-                list_principals(&p, &self.tenant.users, |u| (&u.id, &u.scope_roles))
+            (Method::GET, "/users") => self.list_users(&p, scoped),
+            (Method::GET, "/service-users") => self.list_service_users(&p, scoped),
+            (Method::GET, r) if single_id(r, "/users/").is_some() => {
+                self.get_user(single_id(r, "/users/").unwrap_or_default(), scoped)
             }
-            (Method::GET, "/service-users") => {
-                list_principals(&p, &self.tenant.service_users, |u| (&u.id, &u.scope_roles))
-            }
+            (Method::PUT, r) if single_id(r, "/users/").is_some() => self.update_principal(
+                crate::access::Kind::User,
+                single_id(r, "/users/").unwrap_or_default(),
+                body,
+                scoped,
+                faults,
+            ),
+            (Method::PUT, r) if single_id(r, "/service-users/").is_some() => self.update_principal(
+                crate::access::Kind::ServiceUser,
+                single_id(r, "/service-users/").unwrap_or_default(),
+                body,
+                scoped,
+                faults,
+            ),
             (Method::GET, "/rbac/roles") => {
                 let lp = list_params(&p, 1000)?;
                 let ids = p.csv("ids");
@@ -532,17 +545,14 @@ impl Inner {
         let (scope, scope_roles) = match scoped {
             Some(s) => {
                 let site = &t.sites[s as usize];
-                let role = &t.roles[3];
                 (
                     "site",
-                    vec![ScopeRole {
-                        id: Some(site.id.clone()),
-                        name: site.name.clone(),
-                        account_name: site.account_name.clone(),
-                        role_id: Some(role.id.clone()),
-                        role_name: Some(role.name.clone()),
-                        roles: vec![role.name.clone()],
-                    }],
+                    vec![crate::tenant::scope_role(
+                        &site.id,
+                        site.name.as_deref().unwrap_or(""),
+                        site.account_name.as_deref(),
+                        &t.roles[3],
+                    )],
                 )
             }
             None => ("tenant", vec![]),
@@ -620,9 +630,15 @@ impl Inner {
     }
 }
 
+/// The `{id}` of `prefix{id}` when it is one path segment of digits (an object id).
+fn single_id<'a>(rel: &'a str, prefix: &str) -> Option<&'a str> {
+    rel.strip_prefix(prefix)
+        .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// `GET /users` and `GET /service-users`: filtered by `ids` and by scope (`siteIds`,
 /// `accountIds`: a principal holding a role on any listed scope), cursor-paged.
-fn list_principals<T: Clone + serde::Serialize>(
+pub(crate) fn list_principals<T: Clone + serde::Serialize>(
     p: &Params,
     principals: &[T],
     parts: impl Fn(&T) -> (&String, &Vec<ScopeRole>),

@@ -11,6 +11,7 @@
 //!   limits, a hard failure after N requests) are deterministic functions of a fault seed and the
 //!   request sequence number.
 
+mod access;
 mod derive;
 mod http;
 mod query;
@@ -117,10 +118,14 @@ pub struct Faults {
     /// 403 with a licence detail on that feature's paths (invented body, see `http.rs`).
     pub not_licensed: Vec<Capability>,
     /// The token is scoped to the first site: `/accounts` → 403, lists limited to that site,
-    /// `/user` scope "site".
+    /// `/user` scope "site"; users and service users are listed (and readable) only when they
+    /// hold a role on that site, and role updates may only give roles on that site (else 403).
     pub site_scoped_token: bool,
     /// Every request after the Nth → 500.
     pub fail_after_requests: Option<u64>,
+    /// The token's role may view users and service users but not change them: their update
+    /// calls answer 403 4030010.
+    pub access_read_only: bool,
 }
 
 /// Request counters.
@@ -202,6 +207,8 @@ pub(crate) struct Inner {
     pub(crate) token_created_us: i64,
     pub(crate) token_expires_us: i64,
     pub(crate) vulns: vuln::Vulns,
+    /// Users and service users, changed by the role update calls.
+    pub(crate) access: RwLock<access::Principals>,
 }
 
 /// The simulator. Cheap to clone (an `Arc` inside).
@@ -240,6 +247,7 @@ impl Simulator {
     /// Build the tenant: O(accounts + sites + groups + users), independent of the agent count.
     pub fn new(cfg: SimConfig) -> Simulator {
         let tenant = Tenant::new(&cfg);
+        let principals = access::Principals::new(&tenant);
         let cfg_findings = cfg.findings_per_agent;
         let overlay = Overlay {
             n_total: tenant.n_base,
@@ -274,6 +282,7 @@ impl Simulator {
                 token_created_us,
                 token_expires_us,
                 vulns: vuln::Vulns::new(cfg_findings),
+                access: RwLock::new(principals),
             }),
         }
     }

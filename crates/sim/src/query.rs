@@ -18,6 +18,9 @@ use crate::{Inner, lock, read};
 pub(crate) enum ApiError {
     /// 400 4000010 "Validation Error" (observed code and title; details are ours).
     Validation(String),
+    /// 400 with one 4000010 "Validation Error" item per problem (consoles list every problem
+    /// of a request, s1-samples/error-400-validation-multiple.json).
+    ValidationMany(Vec<String>),
     /// 401, the exact observed body.
     Unauthorized,
     /// 403, the observed "User does not have required permissions" body.
@@ -40,7 +43,7 @@ pub(crate) enum ApiError {
 impl ApiError {
     pub(crate) fn status(&self) -> u16 {
         match self {
-            ApiError::Validation(_) => 400,
+            ApiError::Validation(_) | ApiError::ValidationMany(_) => 400,
             ApiError::Unauthorized => 401,
             ApiError::Forbidden | ApiError::NotLicensed(_) => 403,
             ApiError::NotFound | ApiError::NoSuchApi => 404,
@@ -51,6 +54,16 @@ impl ApiError {
 
     pub(crate) fn body(&self) -> Vec<u8> {
         let (code, detail, title): (i64, Option<String>, &str) = match self {
+            ApiError::ValidationMany(details) => {
+                let item = |d: &String| ErrorItem {
+                    code: Some(4_000_010),
+                    detail: Some(d.clone()),
+                    title: Some("Validation Error".into()),
+                };
+                return json_line(&ErrorBody {
+                    errors: details.iter().map(item).collect(),
+                });
+            }
             ApiError::Validation(d) => (4_000_010, Some(d.clone()), "Validation Error"),
             ApiError::Unauthorized => (4_010_010, None, "Authentication Failed"),
             ApiError::Forbidden => (

@@ -11,7 +11,6 @@ use s1bridge_api::wire::{
     Account, ActiveDirectory, Agent, AgentTag, AgentTags, AllSites, ApiTokenInfo, Group, Licenses,
     NamedRef, NetworkInterface, ScopeRole, ServiceUser, Site, Sku, User,
 };
-use serde::Serialize;
 use serde_json::json;
 
 use crate::SimConfig;
@@ -20,27 +19,8 @@ use crate::derive::{
     splitmix64, ts_micros, ts_secs, unit, uuid_dashed,
 };
 
-/// `GET /rbac/roles` items (SW `rbac.schemas_FlatRoleWithAccountOrSiteName`). The api crate has
-/// no role type yet; this one follows the Swagger field names.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Role {
-    pub account_name: Option<String>,
-    pub created_at: String,
-    pub creator: String,
-    pub creator_id: String,
-    pub description: String,
-    pub id: String,
-    pub name: String,
-    pub predefined_role: bool,
-    pub scope: String,
-    pub scope_id: Option<String>,
-    pub site_name: Option<String>,
-    pub updated_at: String,
-    pub updated_by: String,
-    pub updated_by_id: String,
-    pub users_in_roles: i64,
-}
+/// `GET /rbac/roles` items: the api crate's wire type.
+pub use s1bridge_api::access::RbacRole as Role;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Os {
@@ -391,20 +371,20 @@ impl Tenant {
                 let h = hash3(mix, k as u64, 500);
                 Role {
                     account_name: None,
-                    created_at: ts_micros(ago(2000.0, h)),
-                    creator: "SentinelOne".into(),
-                    creator_id: entity_id(mix, K_USER, 9_999),
-                    description: (*desc).into(),
+                    created_at: Some(ts_micros(ago(2000.0, h))),
+                    creator: Some("SentinelOne".into()),
+                    creator_id: Some(entity_id(mix, K_USER, 9_999)),
+                    description: Some((*desc).into()),
                     id: entity_id(mix, K_ROLE, k as u64),
-                    name: (*name).into(),
-                    predefined_role: true,
-                    scope: "tenant".into(),
+                    name: Some((*name).into()),
+                    predefined_role: Some(true),
+                    scope: Some("tenant".into()),
                     scope_id: None,
                     site_name: None,
-                    updated_at: ts_micros(ago(2000.0, h >> 3)),
-                    updated_by: "SentinelOne".into(),
-                    updated_by_id: entity_id(mix, K_USER, 9_999),
-                    users_in_roles: 0,
+                    updated_at: Some(ts_micros(ago(2000.0, h >> 3))),
+                    updated_by: Some("SentinelOne".into()),
+                    updated_by_id: Some(entity_id(mix, K_USER, 9_999)),
+                    users_in_roles: Some(0),
                 }
             })
             .collect();
@@ -452,7 +432,7 @@ impl Tenant {
                         )],
                     )
                 }
-                _ => ("tenant", vec![]),
+                _ => ("tenant", vec![tenant_role(&roles[0])]),
             };
             let joined = ago(700.0, h);
             users.push(User {
@@ -489,7 +469,7 @@ impl Tenant {
             let (scope, scope_roles, name) = if k == 0 {
                 (
                     "tenant".to_string(),
-                    vec![],
+                    vec![tenant_role(&roles[3])],
                     "s1bridge inventory sync".to_string(),
                 )
             } else {
@@ -533,11 +513,13 @@ impl Tenant {
 
         let mut roles = roles;
         for r in &mut roles {
-            r.users_in_roles = users
-                .iter()
-                .flat_map(|u| u.scope_roles.iter())
-                .filter(|sr| sr.role_id.as_deref() == Some(r.id.as_str()))
-                .count() as i64;
+            r.users_in_roles = Some(
+                users
+                    .iter()
+                    .flat_map(|u| u.scope_roles.iter())
+                    .filter(|sr| sr.role_id.as_deref() == Some(r.id.as_str()))
+                    .count() as i64,
+            );
         }
 
         Tenant {
@@ -1411,14 +1393,33 @@ fn eui64_link_local(b: &[u8; 6]) -> String {
     format!("fe80::{:x}:{:x}:{:x}:{:x}", w[0], w[1], w[2], w[3])
 }
 
-fn scope_role(id: &str, name: &str, account_name: Option<&str>, role: &Role) -> ScopeRole {
+pub(crate) fn scope_role(
+    id: &str,
+    name: &str,
+    account_name: Option<&str>,
+    role: &Role,
+) -> ScopeRole {
     ScopeRole {
         id: Some(id.to_string()),
         name: Some(name.to_string()),
         account_name: account_name.map(str::to_string),
         role_id: Some(role.id.clone()),
-        role_name: Some(role.name.clone()),
-        roles: vec![role.name.clone()],
+        role_name: role.name.clone(),
+        roles: role.name.iter().cloned().collect(),
+    }
+}
+
+/// The role a tenant-level (Global) principal holds. ASSUMPTION: no capture of a tenant user's
+/// `scopeRoles` is known; the update schema says a tenant role needs no scope id, so the entry
+/// has no `id` and the scope name the console shows for the tenant, "Global".
+pub(crate) fn tenant_role(role: &Role) -> ScopeRole {
+    ScopeRole {
+        id: None,
+        name: Some("Global".to_string()),
+        account_name: None,
+        role_id: Some(role.id.clone()),
+        role_name: role.name.clone(),
+        roles: role.name.iter().cloned().collect(),
     }
 }
 

@@ -19,12 +19,17 @@ use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 use rusqlite::types::Type;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior};
 use s1bridge_store::{
+    AccessChange, AccessChangeFilter, AccessSnapshot, AccessSyncSummary, AuditEntry, AuditFilter,
+    ChangeOrigin, Grant, Principal,
+};
+use s1bridge_store::{
     Checkpoint, ConsoleRecord, Device, DeviceCounts, DeviceFilter, DevicePageStats, FeatureOutcome,
     FeatureStatus, Finding, FindingFilter, FindingObservation, FindingPageStats,
     FindingPassSummary, FindingTransition, PassKind, PassSummary, Result, RunStatus, Scope, Store,
     StoreError, SyncRun, Watermark,
 };
 
+mod access;
 mod findings;
 
 /// The embedded migrations, in order. Migration `n` brings the schema to version `n`.
@@ -33,10 +38,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_run_owner.sql")),
     (3, include_str!("../migrations/0003_findings.sql")),
     (4, include_str!("../migrations/0004_history_and_tags.sql")),
+    (5, include_str!("../migrations/0005_access.sql")),
 ];
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// The feature whose pass `complete_full_pass` finishes.
 const DEVICES_FEATURE: &str = "devices";
@@ -2038,6 +2044,65 @@ impl Store for SqliteStore {
             .ctx("counting devices")
         })
         .await
+    }
+
+    // --- Access and the audit log (access.rs).
+
+    async fn apply_access_snapshot(
+        &self,
+        console: &str,
+        run_id: i64,
+        at: DateTime<Utc>,
+        snapshot: &AccessSnapshot,
+        token_warning: chrono::Duration,
+    ) -> Result<AccessSyncSummary> {
+        let (console, snapshot) = (console.to_string(), snapshot.clone());
+        let origin = ChangeOrigin {
+            run_id: Some(run_id),
+            at,
+            token_warning,
+        };
+        self.with_writer(move |conn| access::apply_snapshot(conn, &console, &snapshot, origin))
+            .await
+    }
+
+    async fn load_access(&self, console: &str) -> Result<AccessSnapshot> {
+        let console = console.to_string();
+        self.with_reader(move |conn| access::load(conn, &console))
+            .await
+    }
+
+    async fn replace_principal_grants(
+        &self,
+        console: &str,
+        principal: &Principal,
+        grants: &[Grant],
+        at: DateTime<Utc>,
+    ) -> Result<Vec<AccessChange>> {
+        let (console, principal, grants) =
+            (console.to_string(), principal.clone(), grants.to_vec());
+        self.with_writer(move |conn| {
+            access::replace_principal_grants(conn, &console, &principal, &grants, at)
+        })
+        .await
+    }
+
+    async fn list_access_changes(&self, filter: &AccessChangeFilter) -> Result<Vec<AccessChange>> {
+        let filter = filter.clone();
+        self.with_reader(move |conn| access::list_changes(conn, &filter))
+            .await
+    }
+
+    async fn record_audit(&self, entry: &AuditEntry) -> Result<i64> {
+        let entry = entry.clone();
+        self.with_writer(move |conn| access::record_audit(conn, &entry))
+            .await
+    }
+
+    async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
+        let filter = filter.clone();
+        self.with_reader(move |conn| access::list_audit(conn, &filter))
+            .await
     }
 }
 

@@ -61,6 +61,13 @@ async fn migrates_an_empty_file_and_reopens() {
     assert_eq!(
         tables,
         vec![
+            "access_changes",
+            "access_grants",
+            "access_principals",
+            "access_roles",
+            "access_scopes",
+            "access_state",
+            "audit_log",
             "checkpoints",
             "consoles",
             "devices",

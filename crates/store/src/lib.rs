@@ -8,11 +8,17 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+mod access;
+mod audit;
 mod findings;
 mod model;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+#[cfg(feature = "testkit")]
+mod testkit_access;
 
+pub use access::*;
+pub use audit::*;
 pub use findings::*;
 pub use model::*;
 
@@ -230,6 +236,42 @@ pub trait Store: Send + Sync {
     async fn finding_history(&self, finding_id: &str) -> Result<Vec<FindingTransition>>;
     /// Present, removed, and (among present devices) decommissioned and duplicate devices.
     async fn count_devices(&self, console: &str) -> Result<DeviceCounts>;
+
+    // --- Access (feature "access") and the audit log; see `access.rs` and `audit.rs`.
+
+    /// Store an access sync's snapshot of a console, in one transaction: the stored state
+    /// becomes [`reconcile`]'s result and its change events are recorded (with `run_id`, at
+    /// `at`; tokens expiring within `token_warning` raise `token_expiring` once per expiry).
+    /// Every principal, grant and scope must belong to `console` (a principal naming another
+    /// console fails the call; nothing is stored).
+    async fn apply_access_snapshot(
+        &self,
+        console: &str,
+        run_id: i64,
+        at: DateTime<Utc>,
+        snapshot: &AccessSnapshot,
+        token_warning: chrono::Duration,
+    ) -> Result<AccessSyncSummary>;
+    /// The stored access of a console (empty, `synced_at` None, when never synced). Principals
+    /// by id, grants by (principal, scope type, scope id), roles by id, scopes by (type, id).
+    async fn load_access(&self, console: &str) -> Result<AccessSnapshot>;
+    /// After a verified grant or revoke: replace one principal's record and grants (as read back
+    /// from the console), recording the differences as change events without a run, in one
+    /// transaction. [`StoreError::NotFound`] when the principal is not stored.
+    async fn replace_principal_grants(
+        &self,
+        console: &str,
+        principal: &Principal,
+        grants: &[Grant],
+        at: DateTime<Utc>,
+    ) -> Result<Vec<AccessChange>>;
+    /// Change events, oldest first (by `at`, then `change_id`).
+    async fn list_access_changes(&self, filter: &AccessChangeFilter) -> Result<Vec<AccessChange>>;
+    /// Append an audit entry; returns its id. Entries are never changed or deleted; one without
+    /// a console or an action is refused.
+    async fn record_audit(&self, entry: &AuditEntry) -> Result<i64>;
+    /// Audit entries, newest first (by `at`, then `id`).
+    async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
 }
 
 /// Scope filters a console or a run is restricted to.

@@ -27,6 +27,8 @@ use crate::{
     StoreError, SyncRun,
 };
 
+pub use crate::testkit_access::*;
+
 /// A store under test, plus whatever must live as long as it (e.g. a temporary directory).
 pub struct Fixture {
     store: Box<dyn Store>,
@@ -95,6 +97,12 @@ macro_rules! store_conformance_tests {
             check_finding_queue_and_filters,
             check_finding_round_trip,
             check_devices_gone_by_id_make_findings_device_removed,
+            check_access_baseline_then_changes,
+            check_access_partial_snapshot_removes_nothing,
+            check_access_token_expiry_is_warned_once,
+            check_access_refuses_another_consoles_principal,
+            check_replace_principal_grants,
+            check_audit_round_trip_and_filters,
         );
     };
 }

@@ -10,11 +10,14 @@ use chrono::Utc;
 use s1bridge_api::{ApiError, Client};
 use s1bridge_store::{FeatureOutcome, FeatureStatus, RunStatus, Store, StoreError};
 
+pub mod access;
 pub mod convert;
 pub mod devices;
+pub mod provision;
 pub mod verify;
 pub mod vulns;
 
+pub use access::{AccessOptions, AccessReport};
 pub use devices::{DeviceOptions, DeviceReport};
 pub use vulns::{VulnOptions, VulnReport};
 
@@ -68,18 +71,22 @@ where
 pub enum Feature {
     Devices,
     Vulnerabilities,
+    Access,
 }
 
 impl Feature {
-    /// Features this build can sync, in the order they run (vulnerabilities use the device
-    /// inventory for their priority). Access and AI agents arrive with their own issues; asking
-    /// for them is a usage error that says so.
+    /// What a sync runs when not told otherwise (vulnerabilities use the device inventory for
+    /// their priority, so they run after devices).
     pub const AVAILABLE: [Feature; 2] = [Feature::Devices, Feature::Vulnerabilities];
+    /// Every feature this build can sync (AI agents and indicators arrive with their own issues;
+    /// asking for them is a usage error that says so).
+    pub const ALL: [Feature; 3] = [Feature::Devices, Feature::Vulnerabilities, Feature::Access];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Feature::Devices => "devices",
             Feature::Vulnerabilities => "vulnerabilities",
+            Feature::Access => "access",
         }
     }
 
@@ -87,8 +94,9 @@ impl Feature {
         match s.trim() {
             "devices" => Ok(Feature::Devices),
             "vulnerabilities" => Ok(Feature::Vulnerabilities),
-            "access" | "ai-agents" | "indicators" => Err(format!(
-                "the feature '{s}' is not in this build of s1bridge yet; available: devices, vulnerabilities"
+            "access" => Ok(Feature::Access),
+            "ai-agents" | "indicators" => Err(format!(
+                "the feature '{s}' is not in this build of s1bridge yet; available: devices, vulnerabilities, access"
             )),
             other => Err(format!(
                 "unknown feature '{other}'; known features: devices, vulnerabilities, access, ai-agents"
@@ -173,6 +181,7 @@ pub struct SyncOptions {
     pub mode: Mode,
     pub devices: DeviceOptions,
     pub vulns: VulnOptions,
+    pub access: AccessOptions,
     /// A run whose heartbeat is older than this is considered dead (its console may be synced
     /// again).
     pub stale_run_after: chrono::Duration,
@@ -186,6 +195,7 @@ impl SyncOptions {
             mode: Mode::Scan,
             devices: DeviceOptions::default(),
             vulns: VulnOptions::default(),
+            access: AccessOptions::default(),
             stale_run_after: chrono::Duration::minutes(5),
         }
     }
@@ -200,6 +210,7 @@ pub struct RunReport {
     pub features: Vec<FeatureOutcome>,
     pub devices: Option<DeviceReport>,
     pub vulnerabilities: Option<VulnReport>,
+    pub access: Option<AccessReport>,
     pub elapsed_ms: u64,
 }
 
@@ -246,6 +257,7 @@ pub async fn run(
     let mut outcomes = Vec::new();
     let mut device_report = None;
     let mut vuln_report = None;
+    let mut access_report = None;
     for feature in &opts.features {
         if *feature == Feature::Vulnerabilities && opts.mode == Mode::AssetSync {
             // Asset-sync mode: not one vulnerability request, stored findings untouched.
@@ -279,6 +291,8 @@ pub async fn run(
             finished_at: None,
         };
         store.record_feature(run_id, &outcome).await?;
+        // Why a feature that completed saw only part of the console.
+        let mut partial: Option<String> = None;
         let result: Result<(u64, u64, Vec<String>), SyncError> = match feature {
             Feature::Devices => devices::run_pass(
                 client,
@@ -308,6 +322,21 @@ pub async fn run(
                 vuln_report = Some(r);
                 out
             }),
+            Feature::Access => access::run_pass(
+                client,
+                &store,
+                &opts.console,
+                run_id,
+                &opts.access,
+                &progress,
+            )
+            .await
+            .map(|r| {
+                partial = r.partial.clone();
+                let out = (r.records(), 0, Vec::new());
+                access_report = Some(r);
+                out
+            }),
         };
         let after = client.stats();
         outcome.requests = after.requests.saturating_sub(before.requests);
@@ -317,7 +346,10 @@ pub async fn run(
             Ok((records, rejected, notes)) => {
                 outcome.status = FeatureStatus::Ok;
                 outcome.records = records;
-                if rejected > 0 {
+                if let Some(why) = partial {
+                    outcome.status = FeatureStatus::Partial;
+                    outcome.reason = Some(why);
+                } else if rejected > 0 {
                     outcome.status = FeatureStatus::Partial;
                     outcome.reason = Some(format!("{rejected} records without an id were skipped"));
                 } else if !notes.is_empty() {
@@ -356,6 +388,7 @@ pub async fn run(
         features: outcomes,
         devices: device_report,
         vulnerabilities: vuln_report,
+        access: access_report,
         elapsed_ms: started.elapsed().as_millis() as u64,
     })
 }
@@ -365,7 +398,8 @@ pub fn process_owner() -> String {
     format!("{}:{}", host_name(), std::process::id())
 }
 
-fn host_name() -> String {
+/// This host's name (for run owners and audit actors).
+pub fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_string())

@@ -1,6 +1,7 @@
 //! Integration tests of the simulator: fidelity to the real samples, Swagger conformance,
 //! determinism and scale, pagination, faults.
 
+mod access;
 mod control;
 mod determinism;
 mod faults;
@@ -49,6 +50,17 @@ pub struct Resp {
 }
 
 impl Resp {
+    pub async fn read(r: reqwest::Response) -> Resp {
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let body = r.bytes().await.unwrap().to_vec();
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
@@ -64,14 +76,7 @@ pub async fn get(sim: &RunningSim, path: &str) -> Resp {
         .send()
         .await
         .unwrap();
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    let body = r.bytes().await.unwrap().to_vec();
-    Resp {
-        status,
-        headers,
-        body,
-    }
+    Resp::read(r).await
 }
 
 /// Page through `/agents` with `query` (no cursor) and return every id in order.
