@@ -30,6 +30,7 @@ use s1bridge_store::{
 };
 
 mod access;
+mod checkpointer;
 mod findings;
 
 /// The embedded migrations, in order. Migration `n` brings the schema to version `n`.
@@ -94,6 +95,9 @@ struct Inner {
     writer: Mutex<Connection>,
     /// `None` for in-memory databases, whose reads go through the writer.
     reader: Option<Mutex<Connection>>,
+    /// Copies the WAL into the database off the writer's thread (file databases only). Declared
+    /// after the connections so that it stops after them.
+    checkpointer: Option<checkpointer::Checkpointer>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -163,6 +167,16 @@ impl SqliteStore {
             .map_err(|e| open_err(format!("cannot configure the read connection: {e}")))?;
         reader.set_prepared_statement_cache_capacity(32);
 
+        let checkpointer = checkpointer::Checkpointer::start(path);
+        if checkpointer.is_some() {
+            writer
+                .pragma_update(
+                    None,
+                    "wal_autocheckpoint",
+                    checkpointer::WRITER_BACKSTOP_PAGES,
+                )
+                .map_err(|e| open_err(format!("cannot set wal_autocheckpoint: {e}")))?;
+        }
         tracing::debug!(path = %location, "opened SQLite store");
         Ok(SqliteStore {
             inner: Arc::new(Inner {
@@ -170,6 +184,7 @@ impl SqliteStore {
                 path: Some(path.to_path_buf()),
                 writer: Mutex::new(writer),
                 reader: Some(Mutex::new(reader)),
+                checkpointer,
             }),
         })
     }
@@ -190,6 +205,7 @@ impl SqliteStore {
                 path: None,
                 writer: Mutex::new(conn),
                 reader: None,
+                checkpointer: None,
             }),
         })
     }
@@ -207,8 +223,14 @@ impl SqliteStore {
     {
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
-            let mut conn = lock(&inner.writer)?;
-            f(&mut conn)
+            let out = {
+                let mut conn = lock(&inner.writer)?;
+                f(&mut conn)
+            };
+            if let Some(c) = &inner.checkpointer {
+                c.wake();
+            }
+            out
         })
         .await
         .map_err(join_error)?

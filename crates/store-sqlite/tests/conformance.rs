@@ -442,3 +442,44 @@ async fn a_version_3_database_keeps_finding_history() {
         ]
     );
 }
+
+/// Commits are copied from the WAL into the database file in the background, not by the writer
+/// (whose own threshold is 1 GiB): a few MB of devices reach the main file while the store is
+/// still open.
+#[tokio::test]
+async fn the_wal_is_checkpointed_in_the_background() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("s1bridge.db");
+    let store = SqliteStore::open(&path).expect("open");
+    let initial = std::fs::metadata(&path).expect("db file").len();
+    for p in 0..20 {
+        let page: Vec<_> = (0..500)
+            .map(|i| {
+                let id = (p * 500 + i).to_string();
+                let mut d = sample_device("prod", &id, &format!("host-{id}"));
+                d.os_revision = Some("x".repeat(200));
+                d
+            })
+            .collect();
+        store
+            .apply_device_page("prod", 1, &page, None)
+            .await
+            .expect("write");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let now = std::fs::metadata(&path).expect("db file").len();
+        if now > initial + 2 * 1024 * 1024 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file stayed at {now} bytes: nothing was checkpointed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        store.count_devices("prod").await.expect("count").present,
+        10_000
+    );
+}
