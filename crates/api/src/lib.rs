@@ -5,6 +5,7 @@
 //! the shared tables (rate limits, features) are built; the simulator depends on that part so
 //! that client and simulator share one definition of every payload.
 
+pub mod dv;
 pub mod features;
 pub mod lenient;
 pub mod limits;
@@ -14,6 +15,8 @@ pub mod wire;
 
 #[cfg(feature = "client")]
 pub mod client;
+#[cfg(feature = "client")]
+mod dv_client;
 #[cfg(feature = "client")]
 pub mod error;
 #[cfg(feature = "client")]
