@@ -25,6 +25,7 @@ use s1bridge_store::{
     StoreError, SyncRun, Watermark,
 };
 
+mod ai_agents;
 mod findings;
 
 /// The embedded migrations, in order. Migration `n` brings the schema to version `n`.
@@ -32,10 +33,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_run_owner.sql")),
     (3, include_str!("../migrations/0003_findings.sql")),
+    (5, include_str!("../migrations/0005_ai_agents.sql")),
 ];
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// The feature whose pass `complete_full_pass` finishes.
 const DEVICES_FEATURE: &str = "devices";
@@ -2031,6 +2033,34 @@ impl Store for SqliteStore {
             .ctx("counting devices")
         })
         .await
+    }
+
+    // --- AI coding agents (see `ai_agents.rs`).
+
+    async fn apply_ai_chunk(
+        &self,
+        console: &str,
+        chunk: &s1bridge_store::AiChunk,
+    ) -> Result<s1bridge_store::AiChunkStats> {
+        let console = console.to_string();
+        let chunk = chunk.clone();
+        self.with_writer(move |conn| ai_agents::apply_ai_chunk(conn, &console, &chunk))
+            .await
+    }
+
+    async fn ai_coverage(&self, console: &str) -> Result<Option<s1bridge_store::AiCoverage>> {
+        let console = console.to_string();
+        self.with_reader(move |conn| ai_agents::ai_coverage(conn, &console))
+            .await
+    }
+
+    async fn list_ai_detections(
+        &self,
+        filter: &s1bridge_store::AiDetectionFilter,
+    ) -> Result<Vec<s1bridge_store::AiDetection>> {
+        let filter = filter.clone();
+        self.with_reader(move |conn| ai_agents::list_ai_detections(conn, &filter))
+            .await
     }
 }
 

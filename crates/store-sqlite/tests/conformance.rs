@@ -61,6 +61,8 @@ async fn migrates_an_empty_file_and_reopens() {
     assert_eq!(
         tables,
         vec![
+            "ai_coverage",
+            "ai_detections",
             "checkpoints",
             "consoles",
             "devices",

@@ -18,6 +18,8 @@
 
 use std::any::Any;
 
+pub use crate::testkit_ai_agents::*;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use crate::{
@@ -95,6 +97,9 @@ macro_rules! store_conformance_tests {
             check_finding_queue_and_filters,
             check_finding_round_trip,
             check_devices_gone_by_id_make_findings_device_removed,
+            check_ai_chunks_merge_per_device_user_agent,
+            check_ai_coverage_refuses_overlaps_and_gaps,
+            check_ai_eviction_and_filters,
         );
     };
 }
