@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+mod ai_agents_cmd;
 mod bench;
 mod connect;
 mod demo;
@@ -89,6 +90,8 @@ enum Command {
     Sim(sim_cmd::SimArgs),
     /// Benchmark a device sync against the in-process simulator.
     Bench(bench::BenchArgs),
+    /// Detected AI coding agents by device and user, with evidence.
+    AiAgents(ai_agents_cmd::AiAgentsArgs),
 }
 
 #[derive(Args, Debug)]
@@ -96,7 +99,11 @@ pub struct SyncArgs {
     #[command(flatten)]
     pub conn: ConnArgs,
     /// Features to sync (comma separated; default: every feature of this build).
-    #[arg(long, value_delimiter = ',', default_value = "devices,vulnerabilities")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "devices,vulnerabilities,ai-agents"
+    )]
     pub only: Vec<String>,
     /// scan (devices and vulnerabilities) or asset-sync (devices only; stored findings are left
     /// untouched). Default: the mode registered for the console, else scan.
@@ -131,6 +138,13 @@ pub struct SyncArgs {
     pub concurrency: usize,
     #[arg(long)]
     pub json: bool,
+    /// How AI agents are queried: pq (PowerQuery), dv (Deep Visibility) or auto (PowerQuery,
+    /// falling back to Deep Visibility).
+    #[arg(long, value_name = "pq|dv|auto", default_value = "auto")]
+    pub ai_query: String,
+    /// AI agent catalog replacing the built-in one (TOML, same format).
+    #[arg(long, env = "S1BRIDGE_AI_CATALOG", value_name = "FILE")]
+    pub ai_catalog: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -216,6 +230,7 @@ async fn dispatch(cli: Cli) -> u8 {
         } => output::runs_cmd(db, console, limit, json).await,
         Command::Sim(args) => sim_cmd::run(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::AiAgents(args) => ai_agents_cmd::run(db, args).await,
     };
     match result {
         Ok(code) => code,

@@ -482,10 +482,28 @@ impl Telemetry {
         let endpoints = u64::from(cfg.planted_endpoints) + u64::from(cfg.decoy_endpoints);
         for k in 0..endpoints.min(n) {
             // A distinct agent index per endpoint.
-            let mut i = hash3(mix, k, 1) % n;
-            while !used.insert(i) {
-                i = (i + 1) % n;
-            }
+            // Planted agents run on devices with a logged-in user (the person to report).
+            let planted = k < u64::from(cfg.planted_endpoints);
+            let start = hash3(mix, k, 1) % n;
+            let free = |i: &u64| !used.contains(i);
+            let with_user = |i: &u64| {
+                tenant
+                    .agent(ov, *i)
+                    .last_logged_in_user_name
+                    .as_deref()
+                    .is_some_and(|u| !u.trim().is_empty())
+            };
+            let candidates = (0..n).map(|d| (start + d) % n).filter(free);
+            let pick = if planted {
+                candidates
+                    .clone()
+                    .find(with_user)
+                    .or_else(|| candidates.clone().next())
+            } else {
+                candidates.clone().next()
+            };
+            let Some(i) = pick else { break };
+            used.insert(i);
             let agent = tenant.agent(ov, i);
             let os = agent
                 .os_type
@@ -498,7 +516,6 @@ impl Telemetry {
                 .filter(|u| !u.is_empty())
                 .unwrap_or_else(|| "user".into());
             let home = user_home(&person);
-            let planted = k < u64::from(cfg.planted_endpoints);
             let pool = match (planted, os) {
                 (true, Os::Windows) => PLANTED_WINDOWS,
                 (true, Os::Macos) => PLANTED_MACOS,

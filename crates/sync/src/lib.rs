@@ -10,11 +10,13 @@ use chrono::Utc;
 use s1bridge_api::{ApiError, Client};
 use s1bridge_store::{FeatureOutcome, FeatureStatus, RunStatus, Store, StoreError};
 
+pub mod ai_agents;
 pub mod convert;
 pub mod devices;
 pub mod verify;
 pub mod vulns;
 
+pub use ai_agents::{AiOptions, AiQueryMethod, AiReport};
 pub use devices::{DeviceOptions, DeviceReport};
 pub use vulns::{VulnOptions, VulnReport};
 
@@ -68,18 +70,24 @@ where
 pub enum Feature {
     Devices,
     Vulnerabilities,
+    AiAgents,
 }
 
 impl Feature {
     /// Features this build can sync, in the order they run (vulnerabilities use the device
-    /// inventory for their priority). Access and AI agents arrive with their own issues; asking
-    /// for them is a usage error that says so.
-    pub const AVAILABLE: [Feature; 2] = [Feature::Devices, Feature::Vulnerabilities];
+    /// inventory for their priority, AI agents map events to its devices). Access arrives with
+    /// its own issue; asking for it is a usage error that says so.
+    pub const AVAILABLE: [Feature; 3] = [
+        Feature::Devices,
+        Feature::Vulnerabilities,
+        Feature::AiAgents,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Feature::Devices => "devices",
             Feature::Vulnerabilities => "vulnerabilities",
+            Feature::AiAgents => "ai-agents",
         }
     }
 
@@ -87,8 +95,9 @@ impl Feature {
         match s.trim() {
             "devices" => Ok(Feature::Devices),
             "vulnerabilities" => Ok(Feature::Vulnerabilities),
-            "access" | "ai-agents" | "indicators" => Err(format!(
-                "the feature '{s}' is not in this build of s1bridge yet; available: devices, vulnerabilities"
+            "ai-agents" => Ok(Feature::AiAgents),
+            "access" | "indicators" => Err(format!(
+                "the feature '{s}' is not in this build of s1bridge yet; available: devices, vulnerabilities, ai-agents"
             )),
             other => Err(format!(
                 "unknown feature '{other}'; known features: devices, vulnerabilities, access, ai-agents"
@@ -129,6 +138,10 @@ pub enum SyncError {
     Api(#[from] ApiError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The feature cannot run on this console now (licence, permission, a failed or timed-out
+    /// query); the rest of the run goes on.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// Events for whoever shows progress (a bar on a terminal, log lines otherwise, the server).
@@ -173,6 +186,7 @@ pub struct SyncOptions {
     pub mode: Mode,
     pub devices: DeviceOptions,
     pub vulns: VulnOptions,
+    pub ai: AiOptions,
     /// A run whose heartbeat is older than this is considered dead (its console may be synced
     /// again).
     pub stale_run_after: chrono::Duration,
@@ -186,6 +200,7 @@ impl SyncOptions {
             mode: Mode::Scan,
             devices: DeviceOptions::default(),
             vulns: VulnOptions::default(),
+            ai: AiOptions::default(),
             stale_run_after: chrono::Duration::minutes(5),
         }
     }
@@ -200,6 +215,7 @@ pub struct RunReport {
     pub features: Vec<FeatureOutcome>,
     pub devices: Option<DeviceReport>,
     pub vulnerabilities: Option<VulnReport>,
+    pub ai_agents: Option<AiReport>,
     pub elapsed_ms: u64,
 }
 
@@ -246,6 +262,7 @@ pub async fn run(
     let mut outcomes = Vec::new();
     let mut device_report = None;
     let mut vuln_report = None;
+    let mut ai_report = None;
     for feature in &opts.features {
         if *feature == Feature::Vulnerabilities && opts.mode == Mode::AssetSync {
             // Asset-sync mode: not one vulnerability request, stored findings untouched.
@@ -308,6 +325,20 @@ pub async fn run(
                 vuln_report = Some(r);
                 out
             }),
+            Feature::AiAgents => {
+                match ai_agents::run_pass(client, &store, &opts.console, &opts.ai, &progress).await
+                {
+                    Ok(r) => {
+                        let out = (r.detections, 0, r.notes.clone());
+                        ai_report = Some(r);
+                        Ok(out)
+                    }
+                    Err(ai_agents::AiError::Store(e)) => Err(SyncError::Store(e)),
+                    Err(e) => Err(SyncError::Unavailable(format!(
+                        "AI agent detection needs Deep Visibility or PowerQuery: {e}"
+                    ))),
+                }
+            }
         };
         let after = client.stats();
         outcome.requests = after.requests.saturating_sub(before.requests);
@@ -337,6 +368,11 @@ pub async fn run(
                     .await;
                 return Err(SyncError::Store(e));
             }
+            Err(SyncError::Unavailable(reason)) => {
+                outcome.errors = 1;
+                outcome.status = FeatureStatus::Unavailable;
+                outcome.reason = Some(reason);
+            }
             Err(SyncError::Api(e)) => {
                 outcome.errors = 1;
                 let (status, reason) = classify_api_failure(&e);
@@ -356,6 +392,7 @@ pub async fn run(
         features: outcomes,
         devices: device_report,
         vulnerabilities: vuln_report,
+        ai_agents: ai_report,
         elapsed_ms: started.elapsed().as_millis() as u64,
     })
 }

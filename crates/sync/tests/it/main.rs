@@ -1,5 +1,6 @@
 //! End-to-end tests of the sync engine against the in-process simulator and a real SQLite file.
 
+mod ai_agents;
 mod devices;
 mod faults;
 mod pagination;
