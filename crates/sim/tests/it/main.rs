@@ -3,6 +3,7 @@
 
 mod control;
 mod determinism;
+mod dv;
 mod faults;
 mod fidelity;
 mod pagination;
