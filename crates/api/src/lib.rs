@@ -6,6 +6,7 @@
 //! that client and simulator share one definition of every payload.
 
 pub mod access;
+pub mod dv;
 pub mod features;
 pub mod lenient;
 pub mod limits;
@@ -15,6 +16,8 @@ pub mod wire;
 
 #[cfg(feature = "client")]
 pub mod client;
+#[cfg(feature = "client")]
+mod dv_client;
 #[cfg(feature = "client")]
 pub mod error;
 #[cfg(feature = "client")]

@@ -248,6 +248,11 @@ pub async fn sync_cmd(db: Option<String>, args: SyncArgs, quiet: bool) -> Result
     if args.concurrency == 0 {
         bail!("--concurrency must be at least 1");
     }
+    opts.ai.method = s1bridge_sync::AiQueryMethod::parse(&args.ai_query).map_err(usage)?;
+    if let Some(path) = &args.ai_catalog {
+        let catalog = s1bridge_ai_agents::Catalog::load(path).map_err(|e| usage(e.to_string()))?;
+        opts.ai.catalog = std::sync::Arc::new(catalog);
+    }
     let sink = progress::sink(quiet || args.json);
     let report = s1bridge_sync::run(&c.client, store.clone(), &opts, sink.sink.clone()).await?;
     sink.finish();
@@ -256,6 +261,7 @@ pub async fn sync_cmd(db: Option<String>, args: SyncArgs, quiet: bool) -> Result
         println!("{}", serde_json::to_string_pretty(&run)?);
     } else {
         output::print_run_report(&report, &c.client.stats());
+        crate::ai_agents_cmd::print_summary(&report);
     }
     Ok(report.exit_code() as u8)
 }

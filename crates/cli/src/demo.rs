@@ -85,7 +85,7 @@ pub async fn run(db: Option<String>, args: DemoArgs) -> Result<u8> {
         .await?;
 
     println!(
-        "\n-- 2. sync (scan mode): devices, then vulnerability findings with their explained priority, into {} --",
+        "\n-- 2. sync (scan mode): devices, vulnerability findings with their explained priority, and AI coding agents from 7 days of process telemetry, into {} --",
         path.display()
     );
     let opts = SyncOptions::new(CONSOLE);
@@ -93,8 +93,20 @@ pub async fn run(db: Option<String>, args: DemoArgs) -> Result<u8> {
     let r = s1bridge_sync::run(&client, store.clone(), &opts, p.sink.clone()).await?;
     p.finish();
     print_run_report(&r, &client.stats());
+    crate::ai_agents_cmd::print_summary(&r);
     summarise(&store).await?;
     queue(&store).await?;
+    let ai = store
+        .list_ai_detections(&s1bridge_store::AiDetectionFilter::default())
+        .await?;
+    println!(
+        "\nAI coding agents seen in the last 7 days: {} (device, user, agent) detection(s) on {} device(s); `ai-agents` lists them.",
+        ai.len(),
+        ai.iter()
+            .map(|d| &d.agent_id)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    );
 
     println!("\n-- 3. the console changes: agents added, updated, decommissioned and deleted --");
     let changes = sim.apply_changes(&TenantChanges {
@@ -189,6 +201,7 @@ pub async fn run(db: Option<String>, args: DemoArgs) -> Result<u8> {
         "  s1bridge --db {db} vulns                  (the queue, highest effective priority first)"
     );
     println!("  s1bridge --db {db} vulns --explain FINDING");
+    println!("  s1bridge --db {db} ai-agents             (AI coding agents by device and user)");
     println!("  s1bridge --db {db} runs");
     println!("  s1bridge --db {db} access --who-has Admin   (and --on site:ID, --changes)");
     running.shutdown();

@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod access_cmd;
+mod ai_agents_cmd;
 mod audit_cmd;
 mod bench;
 mod connect;
@@ -103,15 +104,20 @@ enum Command {
     Access(access_cmd::AccessArgs),
     /// Every write s1bridge made to a console: who, when, what, before, after, result.
     Audit(audit_cmd::AuditArgs),
+    /// Detected AI coding agents by device and user, with evidence.
+    AiAgents(ai_agents_cmd::AiAgentsArgs),
 }
 
 #[derive(Args, Debug)]
 pub struct SyncArgs {
     #[command(flatten)]
     pub conn: ConnArgs,
-    /// Features to sync, comma separated: devices, vulnerabilities, access (default:
-    /// devices,vulnerabilities).
-    #[arg(long, value_delimiter = ',', default_value = "devices,vulnerabilities")]
+    /// Features to sync (comma separated; default: every feature of this build).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "devices,vulnerabilities,access,ai-agents"
+    )]
     pub only: Vec<String>,
     /// scan (devices and vulnerabilities) or asset-sync (devices only; stored findings are left
     /// untouched). Default: the mode registered for the console, else scan.
@@ -150,6 +156,13 @@ pub struct SyncArgs {
     pub token_warning_days: i64,
     #[arg(long)]
     pub json: bool,
+    /// How AI agents are queried: pq (PowerQuery), dv (Deep Visibility) or auto (PowerQuery,
+    /// falling back to Deep Visibility).
+    #[arg(long, value_name = "pq|dv|auto", default_value = "auto")]
+    pub ai_query: String,
+    /// AI agent catalog replacing the built-in one (TOML, same format).
+    #[arg(long, env = "S1BRIDGE_AI_CATALOG", value_name = "FILE")]
+    pub ai_catalog: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -237,6 +250,7 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Bench(args) => bench::run(args).await,
         Command::Access(args) => access_cmd::run(db, args).await,
         Command::Audit(args) => audit_cmd::run(db, args).await,
+        Command::AiAgents(args) => ai_agents_cmd::run(db, args).await,
     };
     match result {
         Ok(code) => code,

@@ -530,3 +530,118 @@ async fn a_registered_scope_is_reused_and_mode_overrides_one_run() {
             .any(|l| l.path.contains("application-management"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ai_agents_are_listed_with_the_json_contract_and_degrade_to_exit_3() {
+    let s = sim(120, Faults::default()).await;
+    let truth = s.sim.ai_agent_truth();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let url = s.url.as_str();
+
+    let o = run(
+        &["sync", "--url", url, "--console", "sim"],
+        Some(TOKEN),
+        &db,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("ai-agents: "), "{}", text(&o));
+
+    let o = run(&["ai-agents", "--json"], None, &db);
+    assert!(o.status.success(), "{}", text(&o));
+    let found: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).expect("JSON list");
+    assert_eq!(found.len(), truth.planted.len());
+    for d in &found {
+        for key in [
+            "agent_name",
+            "display_name",
+            "agent_id",
+            "computer_name",
+            "user",
+            "version",
+            "first_seen_at",
+            "last_seen_at",
+            "event_count",
+            "evidence",
+        ] {
+            assert!(d.get(key).is_some(), "{key} missing in {d}");
+        }
+        let e = &d["evidence"][0];
+        for key in ["image_path", "command_line", "parent"] {
+            assert!(e.get(key).is_some(), "{key} missing in {e}");
+        }
+    }
+    let p = &truth.planted[0];
+    for args in [
+        vec!["ai-agents", "--json", "--agent", p.agent.as_str()],
+        vec!["ai-agents", "--json", "--device", p.agent_id.as_str()],
+        vec!["ai-agents", "--json", "--user", p.user.as_str()],
+    ] {
+        let o = run(&args, None, &db);
+        let some: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).expect("JSON");
+        assert!(!some.is_empty() && some.len() < found.len(), "{args:?}");
+        assert!(
+            some.iter().any(|d| d["agent_id"] == p.agent_id.as_str()),
+            "{args:?}"
+        );
+    }
+    let o = run(&["ai-agents"], None, &db);
+    assert!(text(&o).contains("LAST SEEN"), "{}", text(&o));
+
+    // Deep Visibility forced, with the init-query limit raised for the test.
+    let db2 = dir.path().join("dv.db");
+    let o = run(
+        &[
+            "sync",
+            "--url",
+            url,
+            "--only",
+            "devices,ai-agents",
+            "--ai-query",
+            "dv",
+            "--rate-limit",
+            "/dv/init-query=100",
+            "--rate-limit",
+            "/dv/query-status=100",
+        ],
+        Some(TOKEN),
+        &db2,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("via deep-visibility"), "{}", text(&o));
+
+    // Usage errors.
+    let o = run(
+        &["sync", "--url", url, "--ai-query", "sql"],
+        Some(TOKEN),
+        &db,
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "format = 1\n[[agent]]\nid = \"x\"\n").unwrap();
+    let o = run(
+        &["sync", "--url", url, "--ai-catalog", bad.to_str().unwrap()],
+        Some(TOKEN),
+        &db,
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("bad.toml line 2"), "{}", text(&o));
+
+    // Without Deep Visibility: everything else syncs, ai-agents is unavailable, exit 3; the
+    // detections of the last good run are still there.
+    s.sim.set_faults(Faults {
+        not_licensed: vec![Capability::DeepVisibility],
+        ..Faults::default()
+    });
+    let o = run(&["sync", "--console", "sim"], Some(TOKEN), &db);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let out = text(&o);
+    assert!(
+        out.contains("ai-agents") && out.contains("unavailable"),
+        "{out}"
+    );
+    assert!(out.contains("devices    ok"), "{out}");
+    let o = run(&["ai-agents", "--json"], None, &db);
+    let kept: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(kept.len(), found.len());
+}

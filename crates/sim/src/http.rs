@@ -504,14 +504,12 @@ impl Inner {
                     },
                 ))
             }
-            (Method::GET, "/dv/query-status") => match p.get("queryId").map(str::trim) {
-                None | Some("") => Err(ApiError::Validation(
-                    "queryId: Missing data for required field.".into(),
-                )),
-                Some(_) => Err(ApiError::Validation(
-                    "queryId: Query not found or expired.".into(),
-                )),
-            },
+            (Method::GET, "/dv/query-status") => self.dv_query_status(&p),
+            (Method::POST, "/dv/init-query") => self.dv_init_query(body, faults),
+            (Method::POST, "/dv/cancel-query") => self.dv_cancel_query(body),
+            (Method::GET, "/dv/events") => self.dv_events(&p),
+            (Method::POST, "/dv/events/pq") => self.pq_start(body, faults),
+            (Method::GET, "/dv/events/pq-ping") => self.pq_ping(&p, faults),
             _ => Err(ApiError::NotFound),
         }
     }

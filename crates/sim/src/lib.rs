@@ -13,6 +13,7 @@
 
 mod access;
 mod derive;
+mod dv;
 mod http;
 mod query;
 mod ratelimit;
@@ -29,6 +30,7 @@ use s1bridge_api::limits::LimitTable;
 use s1bridge_api::wire::{Agent, Site};
 use serde::{Deserialize, Serialize};
 
+pub use dv::{AiAgentTruth, DecoyEvent, DvConfig, PlantedAgent};
 pub use tenant::Role;
 pub use vuln::{FindingKey, RiskApi};
 
@@ -73,6 +75,8 @@ pub struct SimConfig {
     /// deprecated Application Risk API of older consoles).
     pub risk_api: RiskApi,
     pub faults: Faults,
+    /// Deep Visibility / PowerQuery process telemetry with labelled AI agents and decoys.
+    pub dv: DvConfig,
 }
 
 impl Default for SimConfig {
@@ -95,6 +99,7 @@ impl Default for SimConfig {
             findings_per_agent: 8,
             risk_api: RiskApi::Current,
             faults: Faults::default(),
+            dv: DvConfig::default(),
         }
     }
 }
@@ -126,6 +131,13 @@ pub struct Faults {
     /// The token's role may view users and service users but not change them: their update
     /// calls answer 403 4030010.
     pub access_read_only: bool,
+    /// PowerQuery (`/dv/events/pq*`) answers 403 "not licensed" while the rest of Deep
+    /// Visibility works (`not_licensed = ["deep-visibility"]` switches off both).
+    pub powerquery_not_licensed: bool,
+    /// Every Deep Visibility query ends in this `responseState` (`FAILED`, `FAILED_CLIENT`,
+    /// `ERROR`, `TIMED_OUT`, `QUERY_CANCELLED`, `QUERY_EXPIRED`, `EMPTY_RESULTS` …) instead of
+    /// FINISHED, and every PowerQuery in FAILED; `RUNNING` means never finishing.
+    pub dv_terminal_state: Option<String>,
 }
 
 /// Request counters.
@@ -209,6 +221,7 @@ pub(crate) struct Inner {
     pub(crate) vulns: vuln::Vulns,
     /// Users and service users, changed by the role update calls.
     pub(crate) access: RwLock<access::Principals>,
+    pub(crate) dv: dv::Telemetry,
 }
 
 /// The simulator. Cheap to clone (an `Arc` inside).
@@ -267,8 +280,10 @@ impl Simulator {
         } else {
             1.0
         });
+        let dv = dv::Telemetry::new(&tenant, &overlay, &cfg.dv);
         Simulator {
             inner: Arc::new(Inner {
+                dv,
                 faults: RwLock::new(cfg.faults.clone()),
                 cfg,
                 tenant,
@@ -455,6 +470,12 @@ impl Simulator {
         let ov = read(&self.inner.overlay);
         let i = t.index_of(id)?;
         (i < ov.n_total && !ov.deleted.contains(&i)).then(|| t.agent(&ov, i))
+    }
+
+    /// Ground truth of the Deep Visibility telemetry: the planted AI agents per (device, user,
+    /// agent) and the decoy events that must not be reported.
+    pub fn ai_agent_truth(&self) -> AiAgentTruth {
+        self.inner.dv.truth()
     }
 
     /// All sites, as `/sites` serves them (with current license counts).

@@ -38,6 +38,12 @@ pub(crate) enum ApiError {
     Internal,
     /// 429 with `Retry-After`. INVENTED: the real 429 body is unknown (research §7).
     RateLimited(u64),
+    /// 400 4000040 "Bad Request - could not parse query" (sample
+    /// `error-400-bad-request-dv-parse.json`); the detail is the observed one.
+    BadQuery,
+    /// 409 of a Deep Visibility query whose events are not ready. INVENTED body: the code follows
+    /// the status-prefix pattern, the wording is ours.
+    Conflict(String),
 }
 
 impl ApiError {
@@ -49,6 +55,8 @@ impl ApiError {
             ApiError::NotFound | ApiError::NoSuchApi => 404,
             ApiError::Internal => 500,
             ApiError::RateLimited(_) => 429,
+            ApiError::BadQuery => 400,
+            ApiError::Conflict(_) => 409,
         }
     }
 
@@ -103,6 +111,12 @@ impl ApiError {
                 Some("Too many requests".into()),
                 "Too Many Requests",
             ),
+            ApiError::BadQuery => (
+                4_000_040,
+                Some("Bad Request - could not parse query".into()),
+                "Bad Request",
+            ),
+            ApiError::Conflict(d) => (4_090_010, Some(d.clone()), "Conflict"),
         };
         json_line(&ErrorBody {
             errors: vec![ErrorItem {

@@ -30,6 +30,7 @@ use s1bridge_store::{
 };
 
 mod access;
+mod ai_agents;
 mod checkpointer;
 mod findings;
 
@@ -40,10 +41,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/0003_findings.sql")),
     (4, include_str!("../migrations/0004_history_and_tags.sql")),
     (5, include_str!("../migrations/0005_access.sql")),
+    (6, include_str!("../migrations/0006_ai_agents.sql")),
 ];
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// The feature whose pass `complete_full_pass` finishes.
 const DEVICES_FEATURE: &str = "devices";
@@ -2124,6 +2126,34 @@ impl Store for SqliteStore {
     async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
         let filter = filter.clone();
         self.with_reader(move |conn| access::list_audit(conn, &filter))
+            .await
+    }
+
+    // --- AI coding agents (see `ai_agents.rs`).
+
+    async fn apply_ai_chunk(
+        &self,
+        console: &str,
+        chunk: &s1bridge_store::AiChunk,
+    ) -> Result<s1bridge_store::AiChunkStats> {
+        let console = console.to_string();
+        let chunk = chunk.clone();
+        self.with_writer(move |conn| ai_agents::apply_ai_chunk(conn, &console, &chunk))
+            .await
+    }
+
+    async fn ai_coverage(&self, console: &str) -> Result<Option<s1bridge_store::AiCoverage>> {
+        let console = console.to_string();
+        self.with_reader(move |conn| ai_agents::ai_coverage(conn, &console))
+            .await
+    }
+
+    async fn list_ai_detections(
+        &self,
+        filter: &s1bridge_store::AiDetectionFilter,
+    ) -> Result<Vec<s1bridge_store::AiDetection>> {
+        let filter = filter.clone();
+        self.with_reader(move |conn| ai_agents::list_ai_detections(conn, &filter))
             .await
     }
 }

@@ -68,6 +68,8 @@ async fn migrates_an_empty_file_and_reopens() {
             "access_scopes",
             "access_state",
             "audit_log",
+            "ai_coverage",
+            "ai_detections",
             "checkpoints",
             "consoles",
             "devices",

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 mod access;
+mod ai_agents;
 mod audit;
 mod findings;
 mod model;
@@ -19,6 +20,9 @@ mod testkit_access;
 
 pub use access::*;
 pub use audit::*;
+mod testkit_ai_agents;
+
+pub use ai_agents::*;
 pub use findings::*;
 pub use model::*;
 
@@ -272,6 +276,24 @@ pub trait Store: Send + Sync {
     async fn record_audit(&self, entry: &AuditEntry) -> Result<i64>;
     /// Audit entries, newest first (by `at`, then `id`).
     async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
+    // --- AI coding agents (feature "ai-agents"); see `ai_agents.rs`.
+
+    /// Merge one covered chunk, in one transaction: each detection is added to the stored one of
+    /// its (agent_id, user, agent_name) — first seen the earliest, last seen the latest, event
+    /// counts summed, version and names from the later sighting (a missing version keeps the
+    /// stored one), evidence samples distinct by (image path, command line), at most
+    /// [`MAX_EVIDENCE`], stored ones first; detections last seen before `evict_before` are
+    /// deleted; the covered window becomes `[covered_from, chunk.to)`. A chunk must start exactly
+    /// where the coverage ends (it would count events twice if it overlapped) — or, when the
+    /// coverage ended before `evict_before`, anywhere up to `evict_before` (the coverage restarts
+    /// at `chunk.from`); a first chunk starts the coverage. `to <= from`, an overlap, a gap, an
+    /// empty agent_id/user/agent_name or a detection of another console fail the whole call and
+    /// nothing changes.
+    async fn apply_ai_chunk(&self, console: &str, chunk: &AiChunk) -> Result<AiChunkStats>;
+    /// The covered window of a console, if any chunk was applied.
+    async fn ai_coverage(&self, console: &str) -> Result<Option<AiCoverage>>;
+    /// Detections matching every filter, ordered by agent_name, computer_name, user.
+    async fn list_ai_detections(&self, filter: &AiDetectionFilter) -> Result<Vec<AiDetection>>;
 }
 
 /// Scope filters a console or a run is restricted to.

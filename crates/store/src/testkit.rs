@@ -18,6 +18,8 @@
 
 use std::any::Any;
 
+pub use crate::testkit_ai_agents::*;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use crate::{
@@ -103,6 +105,9 @@ macro_rules! store_conformance_tests {
             check_access_refuses_another_consoles_principal,
             check_replace_principal_grants,
             check_audit_round_trip_and_filters,
+            check_ai_chunks_merge_per_device_user_agent,
+            check_ai_coverage_refuses_overlaps_and_gaps,
+            check_ai_eviction_and_filters,
         );
     };
 }

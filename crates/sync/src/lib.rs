@@ -11,6 +11,7 @@ use s1bridge_api::{ApiError, Client};
 use s1bridge_store::{FeatureOutcome, FeatureStatus, RunStatus, Store, StoreError};
 
 pub mod access;
+pub mod ai_agents;
 pub mod convert;
 pub mod devices;
 pub mod provision;
@@ -18,6 +19,7 @@ pub mod verify;
 pub mod vulns;
 
 pub use access::{AccessOptions, AccessReport};
+pub use ai_agents::{AiOptions, AiQueryMethod, AiReport};
 pub use devices::{DeviceOptions, DeviceReport};
 pub use vulns::{VulnOptions, VulnReport};
 
@@ -72,21 +74,25 @@ pub enum Feature {
     Devices,
     Vulnerabilities,
     Access,
+    AiAgents,
 }
 
 impl Feature {
-    /// What a sync runs when not told otherwise (vulnerabilities use the device inventory for
-    /// their priority, so they run after devices).
-    pub const AVAILABLE: [Feature; 2] = [Feature::Devices, Feature::Vulnerabilities];
-    /// Every feature this build can sync (AI agents and indicators arrive with their own issues;
-    /// asking for them is a usage error that says so).
-    pub const ALL: [Feature; 3] = [Feature::Devices, Feature::Vulnerabilities, Feature::Access];
+    /// What a sync runs when not told otherwise, in this order (vulnerabilities use the device
+    /// inventory for their priority, AI agents map events to its devices).
+    pub const AVAILABLE: [Feature; 4] = [
+        Feature::Devices,
+        Feature::Vulnerabilities,
+        Feature::Access,
+        Feature::AiAgents,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Feature::Devices => "devices",
             Feature::Vulnerabilities => "vulnerabilities",
             Feature::Access => "access",
+            Feature::AiAgents => "ai-agents",
         }
     }
 
@@ -95,8 +101,9 @@ impl Feature {
             "devices" => Ok(Feature::Devices),
             "vulnerabilities" => Ok(Feature::Vulnerabilities),
             "access" => Ok(Feature::Access),
-            "ai-agents" | "indicators" => Err(format!(
-                "the feature '{s}' is not in this build of s1bridge yet; available: devices, vulnerabilities, access"
+            "ai-agents" => Ok(Feature::AiAgents),
+            "indicators" => Err(format!(
+                "the feature '{s}' is not in this build of s1bridge yet; available: devices, vulnerabilities, access, ai-agents"
             )),
             other => Err(format!(
                 "unknown feature '{other}'; known features: devices, vulnerabilities, access, ai-agents"
@@ -137,6 +144,10 @@ pub enum SyncError {
     Api(#[from] ApiError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The feature cannot run on this console now (licence, permission, a failed or timed-out
+    /// query); the rest of the run goes on.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// Events for whoever shows progress (a bar on a terminal, log lines otherwise, the server).
@@ -182,6 +193,7 @@ pub struct SyncOptions {
     pub devices: DeviceOptions,
     pub vulns: VulnOptions,
     pub access: AccessOptions,
+    pub ai: AiOptions,
     /// A run whose heartbeat is older than this is considered dead (its console may be synced
     /// again).
     pub stale_run_after: chrono::Duration,
@@ -196,6 +208,7 @@ impl SyncOptions {
             devices: DeviceOptions::default(),
             vulns: VulnOptions::default(),
             access: AccessOptions::default(),
+            ai: AiOptions::default(),
             stale_run_after: chrono::Duration::minutes(5),
         }
     }
@@ -211,6 +224,7 @@ pub struct RunReport {
     pub devices: Option<DeviceReport>,
     pub vulnerabilities: Option<VulnReport>,
     pub access: Option<AccessReport>,
+    pub ai_agents: Option<AiReport>,
     pub elapsed_ms: u64,
 }
 
@@ -258,6 +272,7 @@ pub async fn run(
     let mut device_report = None;
     let mut vuln_report = None;
     let mut access_report = None;
+    let mut ai_report = None;
     for feature in &opts.features {
         if *feature == Feature::Vulnerabilities && opts.mode == Mode::AssetSync {
             // Asset-sync mode: not one vulnerability request, stored findings untouched.
@@ -337,6 +352,20 @@ pub async fn run(
                 access_report = Some(r);
                 out
             }),
+            Feature::AiAgents => {
+                match ai_agents::run_pass(client, &store, &opts.console, &opts.ai, &progress).await
+                {
+                    Ok(r) => {
+                        let out = (r.detections, 0, r.notes.clone());
+                        ai_report = Some(r);
+                        Ok(out)
+                    }
+                    Err(ai_agents::AiError::Store(e)) => Err(SyncError::Store(e)),
+                    Err(e) => Err(SyncError::Unavailable(format!(
+                        "AI agent detection needs Deep Visibility or PowerQuery: {e}"
+                    ))),
+                }
+            }
         };
         let after = client.stats();
         outcome.requests = after.requests.saturating_sub(before.requests);
@@ -369,6 +398,11 @@ pub async fn run(
                     .await;
                 return Err(SyncError::Store(e));
             }
+            Err(SyncError::Unavailable(reason)) => {
+                outcome.errors = 1;
+                outcome.status = FeatureStatus::Unavailable;
+                outcome.reason = Some(reason);
+            }
             Err(SyncError::Api(e)) => {
                 outcome.errors = 1;
                 let (status, reason) = classify_api_failure(&e);
@@ -389,6 +423,7 @@ pub async fn run(
         devices: device_report,
         vulnerabilities: vuln_report,
         access: access_report,
+        ai_agents: ai_report,
         elapsed_ms: started.elapsed().as_millis() as u64,
     })
 }

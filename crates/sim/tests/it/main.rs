@@ -4,6 +4,7 @@
 mod access;
 mod control;
 mod determinism;
+mod dv;
 mod faults;
 mod fidelity;
 mod pagination;

@@ -1,6 +1,7 @@
 //! End-to-end tests of the sync engine against the in-process simulator and a real SQLite file.
 
 mod access;
+mod ai_agents;
 mod devices;
 mod faults;
 mod pagination;
