@@ -61,6 +61,7 @@ async fn migrates_an_empty_file_and_reopens() {
     assert_eq!(
         tables,
         vec![
+            "api_keys",
             "checkpoints",
             "consoles",
             "devices",
@@ -69,6 +70,7 @@ async fn migrates_an_empty_file_and_reopens() {
             "finding_transitions",
             "findings",
             "run_features",
+            "sealed_credentials",
             "sync_runs",
             "watermarks"
         ]

@@ -10,11 +10,15 @@ use serde::{Deserialize, Serialize};
 
 mod findings;
 mod model;
+mod service;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+#[cfg(feature = "testkit")]
+mod testkit_service;
 
 pub use findings::*;
 pub use model::*;
+pub use service::*;
 
 /// Errors a backend can return. Backends map their driver errors into these.
 #[derive(Debug, thiserror::Error)]
@@ -230,6 +234,20 @@ pub trait Store: Send + Sync {
     async fn finding_history(&self, finding_id: &str) -> Result<Vec<FindingTransition>>;
     /// Present, removed, and (among present devices) decommissioned and duplicate devices.
     async fn count_devices(&self, console: &str) -> Result<DeviceCounts>;
+
+    // --- Service (issue 7): API keys (hashed) and sealed console tokens; see `service.rs`.
+
+    /// Store a new API key. A `key_hash` already stored is refused.
+    async fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKeyRecord>;
+    /// The key with this hash, unless it was revoked.
+    async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>>;
+    /// Every key, revoked ones included, by id.
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>>;
+    /// Revoke a key (idempotent). [`StoreError::NotFound`] for an unknown id.
+    async fn revoke_api_key(&self, id: i64, at: DateTime<Utc>) -> Result<()>;
+    /// Create or replace the sealed token of a console.
+    async fn put_sealed_token(&self, token: &SealedToken) -> Result<()>;
+    async fn get_sealed_token(&self, console: &str) -> Result<Option<SealedToken>>;
 }
 
 /// Scope filters a console or a run is restricted to.

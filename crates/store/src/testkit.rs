@@ -27,6 +27,8 @@ use crate::{
     StoreError, SyncRun,
 };
 
+pub use crate::testkit_service::*;
+
 /// A store under test, plus whatever must live as long as it (e.g. a temporary directory).
 pub struct Fixture {
     store: Box<dyn Store>,
@@ -95,6 +97,8 @@ macro_rules! store_conformance_tests {
             check_finding_queue_and_filters,
             check_finding_round_trip,
             check_devices_gone_by_id_make_findings_device_removed,
+            check_api_keys_lifecycle,
+            check_sealed_tokens,
         );
     };
 }
