@@ -16,6 +16,9 @@ use s1bridge_sync::{Feature, Mode, ProgressSink, SyncOptions};
 use crate::ConsoleInfo;
 use crate::runner::{ConsoleBackend, RunSummary};
 
+/// Adjusts the engine options of every run (priority config, page sizes, …).
+pub type SyncTuner = Arc<dyn Fn(&mut SyncOptions) + Send + Sync>;
+
 /// A console's client and the version of the stored token it was built with.
 type CachedClient = (Option<DateTime<Utc>>, Client);
 
@@ -28,7 +31,7 @@ pub struct LiveBackend {
     /// Options applied to every client (tests shorten timeouts, set rate limits).
     pub tune: Arc<dyn Fn(&mut ClientOptions) + Send + Sync>,
     /// Engine options applied to every run (priority config, full-pass interval, …).
-    pub tune_sync: Arc<dyn Fn(&mut SyncOptions) + Send + Sync>,
+    pub tune_sync: SyncTuner,
 }
 
 impl LiveBackend {

@@ -1,0 +1,500 @@
+//! The REST API through the router, without a socket: authentication on every route, read vs
+//! admin, syncs, filters, pagination, errors, metrics, the OpenAPI drift check, and a graceful
+//! stop in the middle of a sync.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use s1bridge_server::{AppState, app};
+use s1bridge_sim::SimConfig;
+use s1bridge_store::RunStatus;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use common::{Harness, harness};
+
+async fn call(
+    state: &AppState,
+    method: &str,
+    uri: &str,
+    key: Option<&str>,
+    body: Option<&str>,
+) -> (StatusCode, Value, String) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(k) = key {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {k}"));
+    }
+    let req = req
+        .body(
+            body.map(|b| Body::from(b.to_string()))
+                .unwrap_or_else(Body::empty),
+        )
+        .unwrap();
+    let resp = app(state.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&bytes).to_string();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+        text,
+    )
+}
+
+async fn get(h: &Harness, uri: &str) -> Value {
+    let (status, body, text) = call(&h.state, "GET", uri, Some(&h.read), None).await;
+    assert_eq!(status, StatusCode::OK, "{uri}: {text}");
+    body
+}
+
+async fn sim_small() -> Harness {
+    harness(
+        SimConfig {
+            agents: 40,
+            findings_per_agent: 3,
+            latency_ms: 20,
+            ..SimConfig::default()
+        },
+        None,
+    )
+    .await
+}
+
+/// Every path of the document with its parameters filled in, and whether it needs an admin.
+fn every_route(doc: &Value) -> Vec<(String, String, bool)> {
+    let mut out = Vec::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let admin = op["description"].as_str() == Some("Needs an admin key.");
+            let filled = path
+                .replace("{name}", "lab")
+                .replace("{run_id}", "1")
+                .replace("{finding_id}", "f0000000000000000");
+            out.push((method.to_uppercase(), filled, admin));
+        }
+    }
+    out
+}
+
+async fn wait_finished(h: &Harness) -> Value {
+    for _ in 0..600 {
+        let st = get(h, "/api/v1/consoles/lab/syncs/current").await;
+        if st["state"] != "running" {
+            return st;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the sync did not finish in 30 s");
+}
+
+#[tokio::test]
+async fn every_route_but_healthz_needs_a_key_and_writes_need_admin() {
+    let h = sim_small().await;
+    let doc = s1bridge_server::openapi::document(&h.state.modules);
+    let routes = every_route(&doc);
+    assert!(routes.len() >= 12, "{routes:?}");
+    for (method, path, admin) in &routes {
+        let (status, body, text) = call(&h.state, method, path, None, None).await;
+        if path == "/healthz" {
+            assert_eq!(status, StatusCode::OK);
+            continue;
+        }
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}: {text}");
+        assert_eq!(body["error"]["code"], "unauthorized", "{method} {path}");
+        let (status, body, _) = call(&h.state, method, path, Some("s1b_0000notakey"), None).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} with an unknown key"
+        );
+        assert_eq!(body["error"]["code"], "unauthorized");
+        if *admin {
+            let (status, body, _) = call(&h.state, method, path, Some(&h.read), None).await;
+            assert_eq!(
+                status,
+                StatusCode::FORBIDDEN,
+                "{method} {path} with a read key"
+            );
+            assert_eq!(body["error"]["code"], "forbidden");
+        }
+    }
+    assert!(
+        routes
+            .iter()
+            .any(|(m, p, a)| m == "POST" && p.ends_with("/syncs") && *a),
+        "starting a sync is an admin route"
+    );
+    assert!(
+        h.state.runner.state("lab").is_none(),
+        "no sync was started by a refused request"
+    );
+    // The dashboard without a cookie shows the login form, never data.
+    let resp = app(h.state.clone())
+        .oneshot(Request::get("/ui/devices").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert!(resp.status().is_redirection());
+    assert_eq!(resp.headers()[header::LOCATION], "/ui/login");
+    // A revoked key stops working.
+    let keys = h.store.list_api_keys().await.unwrap();
+    let reader = keys.iter().find(|k| k.name == "reader").unwrap();
+    h.store
+        .revoke_api_key(reader.id, chrono::Utc::now())
+        .await
+        .unwrap();
+    let (status, _, _) = call(&h.state, "GET", "/api/v1/consoles", Some(&h.read), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn sync_on_demand_then_query_with_filters_and_pages() {
+    let h = sim_small().await;
+    let (status, body, text) = call(
+        &h.state,
+        "POST",
+        "/api/v1/consoles/lab/syncs",
+        Some(&h.admin),
+        Some(r#"{"features": ["devices", "vulnerabilities"]}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{text}");
+    assert_eq!(body["state"], "running");
+    assert_eq!(body["trigger"], "manual");
+    let (status, body, _) = call(
+        &h.state,
+        "POST",
+        "/api/v1/consoles/lab/syncs",
+        Some(&h.admin),
+        None,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "a second sync of a busy console"
+    );
+    assert_eq!(body["error"]["code"], "console_busy");
+    let st = wait_finished(&h).await;
+    assert_eq!(st["state"], "finished", "{st}");
+    assert_eq!(st["status"], "ok", "{st}");
+    assert_eq!(st["progress"]["devices"]["records"], 40, "{st}");
+
+    // Unknown console, bad bodies and features.
+    let (status, body, _) = call(
+        &h.state,
+        "POST",
+        "/api/v1/consoles/nope/syncs",
+        Some(&h.admin),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("unknown_console"))
+    );
+    let (status, body, _) = call(
+        &h.state,
+        "POST",
+        "/api/v1/consoles/lab/syncs",
+        Some(&h.admin),
+        Some("{"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_body"))
+    );
+    let (status, body, _) = call(
+        &h.state,
+        "POST",
+        "/api/v1/consoles/lab/syncs",
+        Some(&h.admin),
+        Some(r#"{"features": ["threats"]}"#),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unknown_feature"))
+    );
+
+    // Runs: the CLI's field names.
+    let runs = get(&h, "/api/v1/runs?console=lab").await;
+    let run = &runs["items"][0];
+    for field in ["run_id", "console", "started_at", "finished_at", "features"] {
+        assert!(run.get(field).is_some(), "run field {field}: {run}");
+    }
+    assert_eq!(run["status"], "ok");
+    let id = run["run_id"].as_i64().unwrap();
+    assert_eq!(get(&h, &format!("/api/v1/runs/{id}")).await["run_id"], id);
+    let (status, body, _) = call(&h.state, "GET", "/api/v1/runs/abc", Some(&h.read), None).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_parameter"))
+    );
+
+    // Devices, paged: every device exactly once.
+    let mut seen = BTreeSet::new();
+    let mut uri = "/api/v1/devices?console=lab&limit=15".to_string();
+    let mut pages = 0;
+    loop {
+        let page = get(&h, &uri).await;
+        pages += 1;
+        for d in page["items"].as_array().unwrap() {
+            for field in [
+                "agent_id",
+                "computer_name",
+                "ips",
+                "stale",
+                "duplicate_of",
+                "removed_at",
+            ] {
+                assert!(d.get(field).is_some(), "device field {field}");
+            }
+            assert!(seen.insert(d["agent_id"].as_str().unwrap().to_string()));
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => uri = format!("/api/v1/devices?console=lab&limit=15&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!((seen.len(), pages), (40, 3));
+    for filter in ["decommissioned", "stale", "duplicates"] {
+        let page = get(&h, &format!("/api/v1/devices?{filter}=true&limit=1000")).await;
+        for d in page["items"].as_array().unwrap() {
+            let ok = match filter {
+                "decommissioned" => d["is_decommissioned"] == true,
+                "stale" => d["stale"] == true,
+                _ => !d["duplicate_of"].is_null(),
+            };
+            assert!(ok, "{filter}: {d}");
+        }
+    }
+    let (status, body, _) = call(
+        &h.state,
+        "GET",
+        "/api/v1/devices?cursor=garbage",
+        Some(&h.read),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_cursor"))
+    );
+    let (status, body, _) = call(
+        &h.state,
+        "GET",
+        "/api/v1/devices?stale=maybe",
+        Some(&h.read),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_parameter"))
+    );
+    let (status, _, _) = call(
+        &h.state,
+        "GET",
+        "/api/v1/devices?limit=0",
+        Some(&h.read),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // The queue: filters, explain, history.
+    let all = get(&h, "/api/v1/vulnerabilities?limit=1000").await;
+    let all = all["items"].as_array().unwrap().clone();
+    assert!(!all.is_empty());
+    let high = get(&h, "/api/v1/vulnerabilities?min_priority=high&limit=1000").await;
+    let high = high["items"].as_array().unwrap();
+    assert!(
+        high.iter()
+            .all(|f| f["priority"] == "critical" || f["priority"] == "high")
+    );
+    assert_eq!(
+        high.len(),
+        all.iter()
+            .filter(|f| f["priority"] == "critical" || f["priority"] == "high")
+            .count()
+    );
+    let new = get(&h, "/api/v1/vulnerabilities?status=new,open&limit=1000").await;
+    assert_eq!(
+        new["items"].as_array().unwrap().len(),
+        all.len(),
+        "all are new after one sync"
+    );
+    let kev = get(&h, "/api/v1/vulnerabilities?kev=true&limit=1000").await;
+    assert!(
+        kev["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["kev"] == true)
+    );
+    // Pages of the queue keep its order.
+    let first = get(&h, "/api/v1/vulnerabilities?limit=7").await;
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second = get(
+        &h,
+        &format!("/api/v1/vulnerabilities?limit=7&cursor={cursor}"),
+    )
+    .await;
+    let paged: Vec<&Value> = first["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second["items"].as_array().unwrap())
+        .map(|f| &f["finding_id"])
+        .collect();
+    let expected: Vec<&Value> = all.iter().take(14).map(|f| &f["finding_id"]).collect();
+    assert_eq!(paged, expected);
+    let id = all[0]["finding_id"].as_str().unwrap();
+    let one = get(&h, &format!("/api/v1/vulnerabilities/{id}")).await;
+    assert!(one["factors"].is_array() && one["cve_id"].is_string());
+    let hist = get(&h, &format!("/api/v1/vulnerabilities/{id}/history")).await;
+    assert_eq!(hist["items"][0]["to"], "new");
+    let (status, body, _) = call(
+        &h.state,
+        "GET",
+        "/api/v1/vulnerabilities/fnope",
+        Some(&h.read),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    let (status, body, _) = call(
+        &h.state,
+        "GET",
+        "/api/v1/vulnerabilities?status=gone",
+        Some(&h.read),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_parameter"))
+    );
+
+    // Consoles and capabilities.
+    let consoles = get(&h, "/api/v1/consoles").await;
+    let lab = &consoles["items"][0];
+    assert_eq!(lab["name"], "lab");
+    assert_eq!(lab["token"]["stored"], true);
+    assert_eq!(lab["schedules"]["devices"], "0 * * * *");
+    let days = lab["token"]["days_left"].as_i64().unwrap();
+    assert!((39..=40).contains(&days), "{days}");
+    assert_eq!(lab["last_run"]["status"], "ok");
+    let caps = get(&h, "/api/v1/consoles/lab/capabilities").await;
+    assert_eq!(caps["ok"], true, "{caps}");
+    assert!(caps["capabilities"].as_array().unwrap().len() >= 2);
+    let text = serde_json::to_string(&consoles).unwrap();
+    assert!(!text.contains(&h.token), "the token never appears");
+
+    // Metrics.
+    let (status, _, text) = call(&h.state, "GET", "/metrics", Some(&h.read), None).await;
+    assert_eq!(status, StatusCode::OK);
+    for want in [
+        "s1bridge_sync_feature_runs_total{console=\"lab\",feature=\"devices\",outcome=\"ok\"} 1",
+        "s1bridge_sync_records_total{console=\"lab\",feature=\"devices\"} 40",
+        "s1bridge_s1_requests_total{console=\"lab\",endpoint=\"/agents\",status=\"200\"}",
+        "s1bridge_s1_rate_limit_wait_seconds_total{console=\"lab\"}",
+        "s1bridge_token_days_left{console=\"lab\"}",
+        "s1bridge_sync_running{console=\"lab\"} 0",
+    ] {
+        assert!(text.contains(want), "missing {want}:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn openapi_document_matches_the_committed_file() {
+    let h = sim_small().await;
+    let doc = s1bridge_server::openapi::document(&h.state.modules);
+    let served = get(&h, "/api/v1/openapi.json").await;
+    assert_eq!(served, doc);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json");
+    let text = serde_json::to_string_pretty(&doc).unwrap() + "\n";
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        std::fs::write(&path, &text).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == text,
+        "crates/server/openapi.json differs from the API this code serves; if the change is \
+         intended, regenerate it with `UPDATE_OPENAPI=1 cargo test -p s1bridge-server --test api openapi` and commit it"
+    );
+    // The document describes what the CLI prints: the device schema has the --json fields.
+    let props =
+        &doc["components"]["schemas"]["DevicePage"]["properties"]["items"]["items"]["properties"];
+    for field in [
+        "agent_id",
+        "uuid",
+        "computer_name",
+        "last_active_at",
+        "duplicate_of",
+        "stale",
+    ] {
+        assert!(props.get(field).is_some(), "{field}");
+    }
+}
+
+#[tokio::test]
+async fn stopping_the_service_mid_sync_closes_the_run_and_keeps_pages_and_checkpoints() {
+    let tune: s1bridge_server::live::SyncTuner = Arc::new(|o: &mut s1bridge_sync::SyncOptions| {
+        o.devices.page_size = 50;
+        o.devices.concurrency = 1;
+    });
+    let h = harness(
+        SimConfig {
+            agents: 1500,
+            findings_per_agent: 0,
+            latency_ms: 150,
+            sites_per_account: 1,
+            ..SimConfig::default()
+        },
+        Some(tune),
+    )
+    .await;
+    let (status, _, text) = call(
+        &h.state,
+        "POST",
+        "/api/v1/consoles/lab/syncs",
+        Some(&h.admin),
+        Some(r#"{"features": ["devices"]}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{text}");
+    // Let a few pages commit, then stop with no grace.
+    for _ in 0..200 {
+        let n = h.store.count_devices("lab").await.unwrap().present;
+        if n >= 100 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    h.state.runner.shutdown(Duration::ZERO).await;
+    let runs = h.store.list_runs(Some("lab"), 0).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, RunStatus::Abandoned, "{runs:?}");
+    let kept = h.store.count_devices("lab").await.unwrap().present;
+    assert!((100..1500).contains(&kept), "{kept} devices kept");
+    assert!(
+        !h.store
+            .load_checkpoints("lab", "devices")
+            .await
+            .unwrap()
+            .is_empty(),
+        "the checkpoints of the stopped pass are kept"
+    );
+}
