@@ -83,160 +83,138 @@ impl Metrics {
     pub fn render(&self, clients: &[(String, ClientStats)], gauges: &Gauges) -> String {
         let m = self.lock();
         let mut out = String::new();
-        let mut lines: Vec<String> = Vec::new();
-
-        let n = family(
+        let outcome =
+            |c: &str, f: &str, o: &str| labels(&[("console", c), ("feature", f), ("outcome", o)]);
+        section(
             &mut out,
             "s1bridge_sync_feature_runs_total",
             "counter",
             "Feature runs by console, feature and outcome.",
+            m.features
+                .iter()
+                .map(|((c, f, o), (runs, _))| ("", outcome(c, f, o), runs.to_string())),
         );
-        for ((c, f, o), (runs, _)) in &m.features {
-            lines.push(format!(
-                "{n}{} {runs}",
-                labels(&[("console", c), ("feature", f), ("outcome", o)])
-            ));
-        }
-        flush(&mut out, &mut lines);
-        let n = family(
+        section(
             &mut out,
             "s1bridge_sync_feature_duration_seconds",
             "summary",
             "Time feature runs took.",
+            m.features.iter().flat_map(|((c, f, o), (runs, secs))| {
+                let l = outcome(c, f, o);
+                [
+                    ("_sum", l.clone(), secs.to_string()),
+                    ("_count", l, runs.to_string()),
+                ]
+            }),
         );
-        for ((c, f, o), (runs, secs)) in &m.features {
-            let l = labels(&[("console", c), ("feature", f), ("outcome", o)]);
-            lines.push(format!("{n}_sum{l} {secs}"));
-            lines.push(format!("{n}_count{l} {runs}"));
-        }
-        flush(&mut out, &mut lines);
-        let n = family(
+        section(
             &mut out,
             "s1bridge_sync_records_total",
             "counter",
             "Records synced by console and feature.",
+            m.records
+                .iter()
+                .map(|((c, f), r)| ("", labels(&[("console", c), ("feature", f)]), r.to_string())),
         );
-        for ((c, f), r) in &m.records {
-            lines.push(format!(
-                "{n}{} {r}",
-                labels(&[("console", c), ("feature", f)])
-            ));
-        }
-        flush(&mut out, &mut lines);
-        let n = family(
+        section(
             &mut out,
             "s1bridge_sync_skipped_total",
             "counter",
             "Scheduled syncs skipped because the console was busy.",
+            m.skipped
+                .iter()
+                .map(|((c, r), k)| ("", labels(&[("console", c), ("reason", r)]), k.to_string())),
         );
-        for ((c, r), k) in &m.skipped {
-            lines.push(format!(
-                "{n}{} {k}",
-                labels(&[("console", c), ("reason", r)])
-            ));
-        }
-        flush(&mut out, &mut lines);
-        let n = family(
+        section(
             &mut out,
             "s1bridge_sync_errors_total",
             "counter",
             "Syncs that could not run (token, URL or database problems).",
+            m.failures
+                .iter()
+                .map(|(c, k)| ("", labels(&[("console", c)]), k.to_string())),
         );
-        for (c, k) in &m.failures {
-            lines.push(format!("{n}{} {k}", labels(&[("console", c)])));
-        }
-        flush(&mut out, &mut lines);
         drop(m);
-
-        let n = family(
+        section(
             &mut out,
             "s1bridge_s1_requests_total",
             "counter",
             "SentinelOne API answers by console, endpoint and HTTP status.",
+            clients.iter().flat_map(|(c, st)| {
+                st.by_endpoint.iter().flat_map(move |(endpoint, statuses)| {
+                    statuses.iter().map(move |(status, k)| {
+                        let s = status.to_string();
+                        (
+                            "",
+                            labels(&[("console", c), ("endpoint", endpoint), ("status", &s)]),
+                            k.to_string(),
+                        )
+                    })
+                })
+            }),
         );
-        for (c, st) in clients {
-            for (endpoint, statuses) in &st.by_endpoint {
-                for (status, k) in statuses {
-                    let s = status.to_string();
-                    lines.push(format!(
-                        "{n}{} {k}",
-                        labels(&[("console", c), ("endpoint", endpoint), ("status", &s)])
-                    ));
-                }
-            }
-        }
-        flush(&mut out, &mut lines);
-        let n = family(
+        let per_console = |f: fn(&ClientStats) -> String| {
+            clients
+                .iter()
+                .map(move |(c, st)| ("", labels(&[("console", c)]), f(st)))
+        };
+        section(
             &mut out,
             "s1bridge_s1_retries_total",
             "counter",
             "SentinelOne requests that were retries.",
+            per_console(|st| st.retries.to_string()),
         );
-        for (c, st) in clients {
-            lines.push(format!("{n}{} {}", labels(&[("console", c)]), st.retries));
-        }
-        flush(&mut out, &mut lines);
-        let n = family(
+        section(
             &mut out,
             "s1bridge_s1_rate_limited_total",
             "counter",
             "429 answers from SentinelOne.",
+            per_console(|st| st.rate_limited.to_string()),
         );
-        for (c, st) in clients {
-            lines.push(format!(
-                "{n}{} {}",
-                labels(&[("console", c)]),
-                st.rate_limited
-            ));
-        }
-        flush(&mut out, &mut lines);
-        let n = family(
+        section(
             &mut out,
             "s1bridge_s1_rate_limit_wait_seconds_total",
             "counter",
             "Time spent waiting for the per-path rate limits.",
+            per_console(|st| (st.throttle_wait_ms as f64 / 1000.0).to_string()),
         );
-        for (c, st) in clients {
-            lines.push(format!(
-                "{n}{} {}",
-                labels(&[("console", c)]),
-                st.throttle_wait_ms as f64 / 1000.0
-            ));
-        }
-        flush(&mut out, &mut lines);
-        let n = family(
+        section(
             &mut out,
             "s1bridge_token_days_left",
             "gauge",
             "Days until the console's API token expires.",
+            gauges
+                .token_days_left
+                .iter()
+                .map(|(c, d)| ("", labels(&[("console", c)]), d.to_string())),
         );
-        for (c, d) in &gauges.token_days_left {
-            lines.push(format!("{n}{} {d}", labels(&[("console", c)])));
-        }
-        flush(&mut out, &mut lines);
-        let n = family(
+        section(
             &mut out,
             "s1bridge_sync_running",
             "gauge",
             "1 while a sync of the console runs.",
+            gauges
+                .running
+                .iter()
+                .map(|(c, r)| ("", labels(&[("console", c)]), u8::from(*r).to_string())),
         );
-        for (c, r) in &gauges.running {
-            lines.push(format!("{n}{} {}", labels(&[("console", c)]), u8::from(*r)));
-        }
-        flush(&mut out, &mut lines);
         out
     }
 }
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) -> String {
+/// One metric family: its HELP and TYPE lines, then each sample as (name suffix such as `_sum`,
+/// labels, value).
+fn section(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (&'static str, String, String)>,
+) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-    name.to_string()
-}
-
-fn flush(out: &mut String, lines: &mut Vec<String>) {
-    for l in lines.drain(..) {
-        out.push_str(&l);
-        out.push('\n');
+    for (suffix, labels, value) in samples {
+        let _ = writeln!(out, "{name}{suffix}{labels} {value}");
     }
 }
 

@@ -48,6 +48,27 @@ async fn call(
     )
 }
 
+/// Call and check the JSON error's status and stable code.
+async fn expect_error(
+    state: &AppState,
+    method: &str,
+    uri: &str,
+    key: Option<&str>,
+    body: Option<&str>,
+    status: StatusCode,
+    code: &str,
+) {
+    let (got, json, text) = call(state, method, uri, key, body).await;
+    assert_eq!(got, status, "{method} {uri}: {text}");
+    assert_eq!(json["error"]["code"], code, "{method} {uri}: {text}");
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{method} {uri}: a message says what to do"
+    );
+}
+
 async fn get(h: &Harness, uri: &str) -> Value {
     let (status, body, text) = call(&h.state, "GET", uri, Some(&h.read), None).await;
     assert_eq!(status, StatusCode::OK, "{uri}: {text}");
@@ -167,62 +188,52 @@ async fn sync_on_demand_then_query_with_filters_and_pages() {
     assert_eq!(status, StatusCode::ACCEPTED, "{text}");
     assert_eq!(body["state"], "running");
     assert_eq!(body["trigger"], "manual");
-    let (status, body, _) = call(
+    expect_error(
         &h.state,
         "POST",
         "/api/v1/consoles/lab/syncs",
         Some(&h.admin),
         None,
+        StatusCode::CONFLICT,
+        "console_busy",
     )
     .await;
-    assert_eq!(
-        status,
-        StatusCode::CONFLICT,
-        "a second sync of a busy console"
-    );
-    assert_eq!(body["error"]["code"], "console_busy");
     let st = wait_finished(&h).await;
     assert_eq!(st["state"], "finished", "{st}");
     assert_eq!(st["status"], "ok", "{st}");
     assert_eq!(st["progress"]["devices"]["records"], 40, "{st}");
 
     // Unknown console, bad bodies and features.
-    let (status, body, _) = call(
+    expect_error(
         &h.state,
         "POST",
         "/api/v1/consoles/nope/syncs",
         Some(&h.admin),
         None,
+        StatusCode::NOT_FOUND,
+        "unknown_console",
     )
     .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (StatusCode::NOT_FOUND, Some("unknown_console"))
-    );
-    let (status, body, _) = call(
+    expect_error(
         &h.state,
         "POST",
         "/api/v1/consoles/lab/syncs",
         Some(&h.admin),
         Some("{"),
+        StatusCode::BAD_REQUEST,
+        "invalid_body",
     )
     .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_body"))
-    );
-    let (status, body, _) = call(
+    expect_error(
         &h.state,
         "POST",
         "/api/v1/consoles/lab/syncs",
         Some(&h.admin),
         Some(r#"{"features": ["threats"]}"#),
+        StatusCode::BAD_REQUEST,
+        "unknown_feature",
     )
     .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("unknown_feature"))
-    );
 
     // Runs: the CLI's field names.
     let runs = get(&h, "/api/v1/runs?console=lab").await;
@@ -233,11 +244,16 @@ async fn sync_on_demand_then_query_with_filters_and_pages() {
     assert_eq!(run["status"], "ok");
     let id = run["run_id"].as_i64().unwrap();
     assert_eq!(get(&h, &format!("/api/v1/runs/{id}")).await["run_id"], id);
-    let (status, body, _) = call(&h.state, "GET", "/api/v1/runs/abc", Some(&h.read), None).await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_parameter"))
-    );
+    expect_error(
+        &h.state,
+        "GET",
+        "/api/v1/runs/abc",
+        Some(&h.read),
+        None,
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
+    )
+    .await;
 
     // Devices, paged: every device exactly once.
     let mut seen = BTreeSet::new();
@@ -276,30 +292,26 @@ async fn sync_on_demand_then_query_with_filters_and_pages() {
             assert!(ok, "{filter}: {d}");
         }
     }
-    let (status, body, _) = call(
+    expect_error(
         &h.state,
         "GET",
         "/api/v1/devices?cursor=garbage",
         Some(&h.read),
         None,
+        StatusCode::BAD_REQUEST,
+        "invalid_cursor",
     )
     .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_cursor"))
-    );
-    let (status, body, _) = call(
+    expect_error(
         &h.state,
         "GET",
         "/api/v1/devices?stale=maybe",
         Some(&h.read),
         None,
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
     )
     .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_parameter"))
-    );
     let (status, _, _) = call(
         &h.state,
         "GET",
@@ -362,30 +374,26 @@ async fn sync_on_demand_then_query_with_filters_and_pages() {
     assert!(one["factors"].is_array() && one["cve_id"].is_string());
     let hist = get(&h, &format!("/api/v1/vulnerabilities/{id}/history")).await;
     assert_eq!(hist["items"][0]["to"], "new");
-    let (status, body, _) = call(
+    expect_error(
         &h.state,
         "GET",
         "/api/v1/vulnerabilities/fnope",
         Some(&h.read),
         None,
+        StatusCode::NOT_FOUND,
+        "not_found",
     )
     .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (StatusCode::NOT_FOUND, Some("not_found"))
-    );
-    let (status, body, _) = call(
+    expect_error(
         &h.state,
         "GET",
         "/api/v1/vulnerabilities?status=gone",
         Some(&h.read),
         None,
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
     )
     .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_parameter"))
-    );
 
     // Consoles and capabilities.
     let consoles = get(&h, "/api/v1/consoles").await;
