@@ -942,4 +942,18 @@ mod tests {
         assert!(!format!("{c:?}").contains("abc\""));
         assert!(rustls::crypto::CryptoProvider::get_default().is_some());
     }
+
+    #[test]
+    fn endpoint_labels_hide_ids_and_queries() {
+        use super::endpoint_label;
+        assert_eq!(endpoint_label("/agents?limit=1000&cursor=abc"), "/agents");
+        assert_eq!(
+            endpoint_label("/users/1234567890/api-token-details"),
+            "/users/{id}/api-token-details"
+        );
+        assert_eq!(
+            endpoint_label("/application-management/risks"),
+            "/application-management/risks"
+        );
+    }
 }

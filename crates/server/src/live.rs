@@ -9,12 +9,12 @@ use chrono::{DateTime, Utc};
 use s1bridge_api::{Client, ClientOptions, ClientStats, ConsoleUrl};
 use s1bridge_config::TokenRef;
 use s1bridge_config::tokens::{KeySource, resolve};
-use s1bridge_store::Store;
+use s1bridge_store::{Store, StoreError};
 use s1bridge_sync::verify::VerifyReport;
-use s1bridge_sync::{Feature, Mode, ProgressSink, SyncOptions};
+use s1bridge_sync::{Feature, Mode, ProgressSink, SyncError, SyncOptions};
 
 use crate::ConsoleInfo;
-use crate::runner::{ConsoleBackend, RunSummary};
+use crate::runner::{ConsoleBackend, RunSummary, SyncFailure};
 
 /// Adjusts the engine options of every run (priority config, page sizes, …).
 pub type SyncTuner = Arc<dyn Fn(&mut SyncOptions) + Send + Sync>;
@@ -113,7 +113,7 @@ impl ConsoleBackend for LiveBackend {
         console: &str,
         features: &[Feature],
         progress: ProgressSink,
-    ) -> Result<RunSummary, String> {
+    ) -> Result<RunSummary, SyncFailure> {
         let info = self.info(console).await?;
         let client = self.client(console).await?;
         let mut opts = SyncOptions::new(console);
@@ -137,7 +137,12 @@ impl ConsoleBackend for LiveBackend {
             .map_err(|e| e.to_string())?;
         let report = s1bridge_sync::run(&client, self.store.clone(), &opts, progress)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| match e {
+                SyncError::Store(busy @ StoreError::ConsoleBusy { .. }) => {
+                    SyncFailure::Busy(busy.to_string())
+                }
+                other => SyncFailure::Failed(other.to_string()),
+            })?;
         Ok(RunSummary {
             run_id: report.run_id,
             status: report.status,

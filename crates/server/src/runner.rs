@@ -25,12 +25,30 @@ pub trait ConsoleBackend: Send + Sync + 'static {
         console: &str,
         features: &[Feature],
         progress: ProgressSink,
-    ) -> Result<RunSummary, String>;
+    ) -> Result<RunSummary, SyncFailure>;
     /// Check the console's URL, token and capabilities.
     async fn verify(&self, console: &str) -> Result<VerifyReport, String>;
     /// Request counters per console (for `/metrics`).
     fn client_stats(&self) -> Vec<(String, ClientStats)> {
         Vec::new()
+    }
+}
+
+/// Why a sync did not run.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SyncFailure {
+    /// Another process (for example a CLI `s1bridge sync`) is syncing the console; the store
+    /// refused a second run.
+    #[error("{0}")]
+    Busy(String),
+    /// The token, URL, database or engine failed before the run could be recorded.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<String> for SyncFailure {
+    fn from(e: String) -> Self {
+        SyncFailure::Failed(e)
     }
 }
 
@@ -218,7 +236,11 @@ impl Runner {
                     );
                 }
             }
-            Err(e) => {
+            Err(SyncFailure::Busy(e)) => {
+                tracing::warn!(console = %console, error = %e, "Not syncing: another process is syncing this console.");
+                self.metrics.record_skip(&console, "busy_elsewhere");
+            }
+            Err(SyncFailure::Failed(e)) => {
                 tracing::warn!(console = %console, error = %e, "The sync could not run.");
                 self.metrics.record_failure(&console);
             }
@@ -239,7 +261,7 @@ impl Runner {
                     }
                     Err(e) => {
                         s.state = SyncPhase::Failed;
-                        s.error = Some(e);
+                        s.error = Some(e.to_string());
                     }
                 }
                 slot.task = None;

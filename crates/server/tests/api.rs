@@ -506,3 +506,58 @@ async fn stopping_the_service_mid_sync_closes_the_run_and_keeps_pages_and_checkp
         "the checkpoints of the stopped pass are kept"
     );
 }
+
+#[tokio::test]
+async fn a_console_another_process_is_syncing_is_not_synced_twice() {
+    let h = sim_small().await;
+    // A CLI `s1bridge sync` of the same console holds the run (fresh heartbeat).
+    let foreign = h
+        .store
+        .begin_run(
+            "lab",
+            &["devices".to_string()],
+            chrono::Utc::now(),
+            chrono::Duration::minutes(5),
+        )
+        .await
+        .unwrap();
+    let (status, _, text) = call(
+        &h.state,
+        "POST",
+        "/api/v1/consoles/lab/syncs",
+        Some(&h.admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{text}");
+    let st = wait_finished(&h).await;
+    assert_eq!(st["state"], "failed", "{st}");
+    assert!(
+        st["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("another sync of console 'lab' is running")),
+        "{st}"
+    );
+    assert_eq!(h.store.list_runs(Some("lab"), 0).await.unwrap().len(), 1);
+    let (_, _, metrics) = call(&h.state, "GET", "/metrics", Some(&h.read), None).await;
+    assert!(
+        metrics
+            .contains("s1bridge_sync_skipped_total{console=\"lab\",reason=\"busy_elsewhere\"} 1"),
+        "{metrics}"
+    );
+    // Once the other process is done, the service syncs.
+    h.store
+        .finish_run(foreign, RunStatus::Ok, chrono::Utc::now())
+        .await
+        .unwrap();
+    let (status, _, _) = call(
+        &h.state,
+        "POST",
+        "/api/v1/consoles/lab/syncs",
+        Some(&h.admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(wait_finished(&h).await["state"], "finished");
+}

@@ -6,7 +6,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use s1bridge_config::Schedule;
 use s1bridge_server::metrics::Metrics;
-use s1bridge_server::runner::{ConsoleBackend, RunSummary, Runner, StartError, Trigger};
+use s1bridge_server::runner::{
+    ConsoleBackend, RunSummary, Runner, StartError, SyncFailure, Trigger,
+};
 use s1bridge_server::scheduler::{self, Clock, ConsolePlan};
 use s1bridge_store::RunStatus;
 use s1bridge_store_sqlite::SqliteStore;
@@ -47,7 +49,7 @@ impl ConsoleBackend for Fake {
         console: &str,
         features: &[Feature],
         _progress: ProgressSink,
-    ) -> Result<RunSummary, String> {
+    ) -> Result<RunSummary, SyncFailure> {
         let n = {
             let mut calls = self.calls.lock().unwrap();
             calls.push((console.to_string(), features.to_vec(), self.clock.now()));
