@@ -69,6 +69,18 @@ async fn expect_error(
     );
 }
 
+/// Start a sync of the console `lab` with the admin key.
+async fn post_sync(h: &Harness, body: Option<&str>) -> (StatusCode, Value, String) {
+    call(
+        &h.state,
+        "POST",
+        "/api/v1/consoles/lab/syncs",
+        Some(&h.admin),
+        body,
+    )
+    .await
+}
+
 async fn get(h: &Harness, uri: &str) -> Value {
     let (status, body, text) = call(&h.state, "GET", uri, Some(&h.read), None).await;
     assert_eq!(status, StatusCode::OK, "{uri}: {text}");
@@ -177,14 +189,8 @@ async fn every_route_but_healthz_needs_a_key_and_writes_need_admin() {
 #[tokio::test]
 async fn sync_on_demand_then_query_with_filters_and_pages() {
     let h = sim_small().await;
-    let (status, body, text) = call(
-        &h.state,
-        "POST",
-        "/api/v1/consoles/lab/syncs",
-        Some(&h.admin),
-        Some(r#"{"features": ["devices", "vulnerabilities"]}"#),
-    )
-    .await;
+    let (status, body, text) =
+        post_sync(&h, Some(r#"{"features": ["devices", "vulnerabilities"]}"#)).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{text}");
     assert_eq!(body["state"], "running");
     assert_eq!(body["trigger"], "manual");
@@ -474,14 +480,7 @@ async fn stopping_the_service_mid_sync_closes_the_run_and_keeps_pages_and_checkp
         Some(tune),
     )
     .await;
-    let (status, _, text) = call(
-        &h.state,
-        "POST",
-        "/api/v1/consoles/lab/syncs",
-        Some(&h.admin),
-        Some(r#"{"features": ["devices"]}"#),
-    )
-    .await;
+    let (status, _, text) = post_sync(&h, Some(r#"{"features": ["devices"]}"#)).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{text}");
     // Let a few pages commit, then stop with no grace.
     for _ in 0..200 {
@@ -521,14 +520,7 @@ async fn a_console_another_process_is_syncing_is_not_synced_twice() {
         )
         .await
         .unwrap();
-    let (status, _, text) = call(
-        &h.state,
-        "POST",
-        "/api/v1/consoles/lab/syncs",
-        Some(&h.admin),
-        None,
-    )
-    .await;
+    let (status, _, text) = post_sync(&h, None).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{text}");
     let st = wait_finished(&h).await;
     assert_eq!(st["state"], "failed", "{st}");
@@ -550,14 +542,7 @@ async fn a_console_another_process_is_syncing_is_not_synced_twice() {
         .finish_run(foreign, RunStatus::Ok, chrono::Utc::now())
         .await
         .unwrap();
-    let (status, _, _) = call(
-        &h.state,
-        "POST",
-        "/api/v1/consoles/lab/syncs",
-        Some(&h.admin),
-        None,
-    )
-    .await;
+    let (status, _, _) = post_sync(&h, None).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     assert_eq!(wait_finished(&h).await["state"], "finished");
 }
