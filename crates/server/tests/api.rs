@@ -175,6 +175,42 @@ async fn every_route_but_healthz_needs_a_key_and_writes_need_admin() {
         .unwrap();
     assert!(resp.status().is_redirection());
     assert_eq!(resp.headers()[header::LOCATION], "/ui/login");
+    // With the cookie, pages render; a bad filter is an error page, not JSON.
+    let page = |uri: &str| {
+        Request::get(uri)
+            .header(header::COOKIE, format!("s1bridge_key={}", h.read))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let resp = app(h.state.clone())
+        .oneshot(page("/ui/vulns?min_priority=urgent"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        resp.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&body).contains("min_priority &quot;urgent&quot; is not one of")
+    );
+    // A read key cannot start a sync from the dashboard either.
+    let resp = app(h.state.clone())
+        .oneshot(
+            Request::post("/ui/consoles/lab/sync")
+                .header(header::COOKIE, format!("s1bridge_key={}", h.read))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(h.state.runner.state("lab").is_none());
     // A revoked key stops working.
     let keys = h.store.list_api_keys().await.unwrap();
     let reader = keys.iter().find(|k| k.name == "reader").unwrap();

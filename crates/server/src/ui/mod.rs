@@ -387,6 +387,28 @@ async fn capabilities_page(State(state): State<AppState>, Path(name): Path<Strin
     layout(&state, "Capabilities", "/ui", &body).into_response()
 }
 
+/// Pages share the API's handlers and errors; a JSON error on a page becomes an error page.
+async fn errors_as_pages(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(resp.status().is_client_error() || resp.status().is_server_error()) || !is_json {
+        return resp;
+    }
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap_or_default();
+    let message = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(String::from))
+        .unwrap_or_else(|| "the request failed".into());
+    ApiError::new(status, "page", message).page(&state)
+}
+
 async fn root() -> Redirect {
     Redirect::to("/ui")
 }
@@ -402,10 +424,15 @@ pub fn router(state: &AppState) -> Router<AppState> {
     for m in state.modules.iter() {
         pages = pages.merge(m.pages());
     }
-    let pages = pages.route_layer(middleware::from_fn_with_state(
-        state.clone(),
-        require_cookie,
-    ));
+    let pages = pages
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            errors_as_pages,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_cookie,
+        ));
     Router::new()
         .route("/", get(root))
         .route("/ui/login", get(login_form).post(login))
