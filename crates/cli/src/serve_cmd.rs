@@ -118,6 +118,18 @@ pub async fn run(db: Option<String>, config: Config, args: ServeArgs) -> Result<
             ""
         }
     );
+    // Verify every console once in the background, so the overview shows its capabilities and
+    // token expiry without waiting for someone to ask.
+    {
+        let state = state.clone();
+        tokio::spawn(async move {
+            for c in state.consoles().await.unwrap_or_default() {
+                if let Err(e) = state.check_capabilities(&c.name).await {
+                    tracing::warn!(console = %c.name, error = %e, "Could not verify the console at start-up.");
+                }
+            }
+        });
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let sched = if args.no_scheduler {
         None
