@@ -78,10 +78,41 @@ pub struct ClientStats {
     pub throttle_wait_ms: u64,
     /// Answers by HTTP status.
     pub by_status: BTreeMap<u16, u64>,
+    /// Answers by endpoint (the path with ids replaced by `{id}`) and HTTP status.
+    pub by_endpoint: BTreeMap<String, BTreeMap<u16, u64>>,
     /// Attempts that got no complete answer (connect errors, timeouts, broken bodies).
     pub transport_errors: u64,
     /// Body bytes received (after decompression).
     pub bytes: u64,
+}
+
+impl ClientStats {
+    fn count_answer(&mut self, rel: &str, status: u16) {
+        *self.by_status.entry(status).or_default() += 1;
+        *self
+            .by_endpoint
+            .entry(endpoint_label(rel))
+            .or_default()
+            .entry(status)
+            .or_default() += 1;
+    }
+}
+
+/// A request path as a metrics label: no query, and every segment holding a digit (ids) as
+/// `{id}`, so the label set stays small.
+pub fn endpoint_label(rel: &str) -> String {
+    let path = rel.split(['?', '#']).next().unwrap_or(rel);
+    let segments: Vec<&str> = path
+        .split('/')
+        .map(|seg| {
+            if seg.bytes().any(|b| b.is_ascii_digit()) {
+                "{id}"
+            } else {
+                seg
+            }
+        })
+        .collect();
+    segments.join("/")
 }
 
 /// One page of a list endpoint.
@@ -651,7 +682,7 @@ impl Client {
                 {
                     let mut st = self.lock_stats();
                     st.transport_errors += 1;
-                    *st.by_status.entry(status.as_u16()).or_default() += 1;
+                    st.count_answer(rel, status.as_u16());
                 }
                 tracing::debug!(
                     status = status.as_u16(),
@@ -667,7 +698,7 @@ impl Client {
         };
         {
             let mut st = self.lock_stats();
-            *st.by_status.entry(status.as_u16()).or_default() += 1;
+            st.count_answer(rel, status.as_u16());
             st.bytes += bytes.len() as u64;
             if status == StatusCode::TOO_MANY_REQUESTS {
                 st.rate_limited += 1;
@@ -926,5 +957,19 @@ mod tests {
         assert_eq!(c.url().as_str(), "https://usea1-partners.sentinelone.net");
         assert!(!format!("{c:?}").contains("abc\""));
         assert!(rustls::crypto::CryptoProvider::get_default().is_some());
+    }
+
+    #[test]
+    fn endpoint_labels_hide_ids_and_queries() {
+        use super::endpoint_label;
+        assert_eq!(endpoint_label("/agents?limit=1000&cursor=abc"), "/agents");
+        assert_eq!(
+            endpoint_label("/users/1234567890/api-token-details"),
+            "/users/{id}/api-token-details"
+        );
+        assert_eq!(
+            endpoint_label("/application-management/risks"),
+            "/application-management/risks"
+        );
     }
 }

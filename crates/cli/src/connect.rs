@@ -48,19 +48,56 @@ pub fn open_sqlite(path: &Path) -> Result<Arc<dyn Store>> {
     Ok(Arc::new(store))
 }
 
-/// Read the token from `--token-file` or `S1_API_TOKEN`. The value is never echoed.
-pub fn read_token(conn: &ConnArgs) -> Result<ApiToken> {
+/// Read the token from `--token-file` or `S1_API_TOKEN`; `None` when neither is given (the
+/// config's reference or the encrypted token store is asked next). The value is never echoed.
+pub fn read_token(conn: &ConnArgs) -> Result<Option<ApiToken>> {
     let raw = if let Some(file) = &conn.token_file {
         std::fs::read_to_string(file)
             .with_context(|| format!("reading the token file {}", file.display()))?
     } else if let Ok(v) = std::env::var("S1_API_TOKEN") {
         v
     } else {
-        return Err(usage(
-            "no API token: set S1_API_TOKEN or pass --token-file FILE (tokens are never accepted as command-line values)",
-        ));
+        return Ok(None);
     };
-    ApiToken::new(raw).map_err(|e| usage(format!("the API token is not usable: {e}")))
+    ApiToken::new(raw)
+        .map(Some)
+        .map_err(|e| usage(format!("the API token is not usable: {e}")))
+}
+
+/// Whether the token comes from the command line's sources (no database needed for it).
+pub fn has_explicit_token(conn: &ConnArgs) -> bool {
+    conn.token_file.is_some() || std::env::var_os("S1_API_TOKEN").is_some()
+}
+
+/// The token of console `name` when neither `--token-file` nor `S1_API_TOKEN` is given: the
+/// config's reference for it, else the encrypted token store.
+async fn configured_token(
+    store: Option<&Arc<dyn Store>>,
+    conn: &ConnArgs,
+    name: &str,
+) -> Result<ApiToken> {
+    let no_token = || {
+        usage(format!(
+            "no API token for console '{name}': set S1_API_TOKEN, pass --token-file FILE, or store it with `s1bridge token set {name}` (tokens are never accepted as command-line values)"
+        ))
+    };
+    let reference = conn
+        .config
+        .console(name)
+        .map(|c| c.token.clone())
+        .unwrap_or(s1bridge_config::TokenRef::Store);
+    let Some(store) = store else {
+        return Err(no_token());
+    };
+    if reference == s1bridge_config::TokenRef::Store
+        && store.get_sealed_token(name).await?.is_none()
+    {
+        return Err(no_token());
+    }
+    let keys = s1bridge_config::tokens::KeySource::from_env(&conn.config);
+    s1bridge_config::tokens::resolve(&**store, name, &reference, &keys)
+        .await
+        .map_err(|e| usage(e.to_string()))
 }
 
 /// Parse a console URL and print what the rules changed.
@@ -118,6 +155,14 @@ pub async fn connect(store: Option<&Arc<dyn Store>>, conn: &ConnArgs) -> Result<
                 .unwrap_or_else(|| url.host().to_string());
             (name, url)
         }
+        (Some(name), None) if conn.config.console(name).is_some() => {
+            let c = conn.config.console(name).expect("checked");
+            (name.clone(), parse_url(&c.url)?)
+        }
+        (None, None) if conn.config.consoles.len() == 1 => {
+            let c = &conn.config.consoles[0];
+            (c.name.clone(), parse_url(&c.url)?)
+        }
         (Some(name), None) => {
             let Some(store) = store else {
                 return Err(usage(format!(
@@ -135,11 +180,14 @@ pub async fn connect(store: Option<&Arc<dyn Store>>, conn: &ConnArgs) -> Result<
         }
         (None, None) => {
             return Err(usage(
-                "say which console: --url URL (and optionally --console NAME)",
+                "say which console: --url URL (and optionally --console NAME), or --console NAME from the config file",
             ));
         }
     };
-    let token = read_token(conn)?;
+    let token = match read_token(conn)? {
+        Some(t) => t,
+        None => configured_token(store, conn, &name).await?,
+    };
     let mut options = ClientOptions::new(url.clone(), token);
     for spec in &conn.rate_limits {
         let (prefix, limit) = parse_rate_limit(spec)?;
@@ -156,7 +204,7 @@ pub async fn verify_cmd(
     json: bool,
 ) -> Result<u8> {
     // verify works without a database unless a console name must be looked up.
-    let store = if conn.url.is_none() && conn.console.is_some() {
+    let store = if (conn.url.is_none() && conn.console.is_some()) || !has_explicit_token(&conn) {
         Some(open_store(db.as_deref()).await?)
     } else {
         None

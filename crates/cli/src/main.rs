@@ -19,9 +19,12 @@ mod audit_cmd;
 mod bench;
 mod connect;
 mod demo;
+mod keys_cmd;
 mod output;
 mod progress;
+mod serve_cmd;
 mod sim_cmd;
+mod token_cmd;
 mod vulns_cmd;
 
 #[derive(Parser, Debug)]
@@ -29,13 +32,17 @@ mod vulns_cmd;
     name = "s1bridge",
     version,
     about = "A self-hosted SentinelOne connector: devices, verification and more, into SQLite.",
-    after_help = "The API token is read from the S1_API_TOKEN environment variable or --token-file, never from a command-line value.\nExit status: 0 success, 1 failure, 2 usage error, 3 finished with features unavailable or partial."
+    after_help = "The API token is read from the S1_API_TOKEN environment variable, --token-file, the config file's token reference or the encrypted token store (`s1bridge token set`), never from a command-line value.\nExit status: 0 success, 1 failure, 2 usage error, 3 finished with features unavailable or partial."
 )]
 struct Cli {
     /// Database: a SQLite file path (default: $XDG_DATA_HOME/s1bridge/s1bridge.db or
     /// ~/.local/share/s1bridge/s1bridge.db).
     #[arg(long, global = true, env = "S1BRIDGE_DB", value_name = "URL|PATH")]
     db: Option<String>,
+    /// Config file (default: $XDG_CONFIG_HOME/s1bridge/config.toml or
+    /// ~/.config/s1bridge/config.toml, when it exists).
+    #[arg(long, global = true, env = "S1BRIDGE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
     /// More log output (repeat for more).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -62,6 +69,9 @@ pub struct ConnArgs {
     /// optional burst, e.g. `--rate-limit /agents=10:10` (repeatable).
     #[arg(long = "rate-limit", value_name = "PREFIX=RPS[:BURST]")]
     pub rate_limits: Vec<String>,
+    /// The loaded config file (filled in by `dispatch`, not a flag).
+    #[arg(skip)]
+    pub config: std::sync::Arc<s1bridge_config::Config>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -106,6 +116,12 @@ enum Command {
     Audit(audit_cmd::AuditArgs),
     /// Detected AI coding agents by device and user, with evidence.
     AiAgents(ai_agents_cmd::AiAgentsArgs),
+    /// The service: scheduler, REST API (/api/v1), dashboard (/ui) and /metrics.
+    Serve(serve_cmd::ServeArgs),
+    /// Store, show and rotate console API tokens, encrypted at rest.
+    Token(token_cmd::TokenArgs),
+    /// Create, list and revoke the service's API keys.
+    Keys(keys_cmd::KeysArgs),
 }
 
 #[derive(Args, Debug)]
@@ -230,15 +246,39 @@ fn main() -> ExitCode {
 }
 
 async fn dispatch(cli: Cli) -> u8 {
-    let db = cli.db.clone();
+    // The config file matters to the commands that name consoles or open the database.
+    let config = if matches!(
+        cli.command,
+        Command::Demo(_) | Command::Sim(_) | Command::Bench(_)
+    ) {
+        s1bridge_config::Config::default()
+    } else {
+        match s1bridge_config::load(cli.config.as_deref()) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: the configuration is invalid: {e}");
+                return 2;
+            }
+        }
+    };
+    let db = cli.db.clone().or_else(|| config.server.db.clone());
     let result = match cli.command {
         Command::Demo(args) => demo::run(db, args).await,
         Command::Verify {
-            conn,
+            mut conn,
             expiry_warning_days,
             json,
-        } => connect::verify_cmd(db, conn, expiry_warning_days, json).await,
-        Command::Sync(args) => connect::sync_cmd(db, args, cli.quiet).await,
+        } => {
+            conn.config = std::sync::Arc::new(config);
+            connect::verify_cmd(db, conn, expiry_warning_days, json).await
+        }
+        Command::Sync(mut args) => {
+            args.conn.config = std::sync::Arc::new(config);
+            connect::sync_cmd(db, args, cli.quiet).await
+        }
+        Command::Serve(args) => serve_cmd::run(db, config, args).await,
+        Command::Token(args) => token_cmd::run(db, config, args).await,
+        Command::Keys(args) => keys_cmd::run(db, args).await,
         Command::Devices(args) => output::devices_cmd(db, args).await,
         Command::Vulns(args) => vulns_cmd::run(db, args).await,
         Command::Runs {

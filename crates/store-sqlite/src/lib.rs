@@ -23,16 +23,17 @@ use s1bridge_store::{
     ChangeOrigin, Grant, Principal,
 };
 use s1bridge_store::{
-    Checkpoint, ConsoleRecord, Device, DeviceCounts, DeviceFilter, DevicePageStats, FeatureOutcome,
-    FeatureStatus, Finding, FindingFilter, FindingObservation, FindingPageStats,
-    FindingPassSummary, FindingTransition, PassKind, PassSummary, Result, RunStatus, Scope, Store,
-    StoreError, SyncRun, Watermark,
+    ApiKeyRecord, Checkpoint, ConsoleRecord, Device, DeviceCounts, DeviceFilter, DevicePageStats,
+    FeatureOutcome, FeatureStatus, Finding, FindingFilter, FindingObservation, FindingPageStats,
+    FindingPassSummary, FindingTransition, NewApiKey, PassKind, PassSummary, Result, RunStatus,
+    Scope, SealedToken, Store, StoreError, SyncRun, Watermark,
 };
 
 mod access;
 mod ai_agents;
 mod checkpointer;
 mod findings;
+mod service;
 
 /// The embedded migrations, in order. Migration `n` brings the schema to version `n`.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -42,10 +43,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_history_and_tags.sql")),
     (5, include_str!("../migrations/0005_access.sql")),
     (6, include_str!("../migrations/0006_ai_agents.sql")),
+    (7, include_str!("../migrations/0007_service.sql")),
 ];
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// The feature whose pass `complete_full_pass` finishes.
 const DEVICES_FEATURE: &str = "devices";
@@ -2155,6 +2157,27 @@ impl Store for SqliteStore {
         let filter = filter.clone();
         self.with_reader(move |conn| ai_agents::list_ai_detections(conn, &filter))
             .await
+    }
+
+    // --- Service (issue 7): implemented in `service.rs`.
+
+    async fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKeyRecord> {
+        self.service_create_api_key(key).await
+    }
+    async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>> {
+        self.service_api_key_by_hash(key_hash).await
+    }
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>> {
+        self.service_list_api_keys().await
+    }
+    async fn revoke_api_key(&self, id: i64, at: DateTime<Utc>) -> Result<()> {
+        self.service_revoke_api_key(id, at).await
+    }
+    async fn put_sealed_token(&self, token: &SealedToken) -> Result<()> {
+        self.service_put_sealed_token(token).await
+    }
+    async fn get_sealed_token(&self, console: &str) -> Result<Option<SealedToken>> {
+        self.service_get_sealed_token(console).await
     }
 }
 

@@ -69,6 +69,7 @@ async fn migrates_an_empty_file_and_reopens() {
             "access_state",
             "ai_coverage",
             "ai_detections",
+            "api_keys",
             "audit_log",
             "checkpoints",
             "consoles",
@@ -78,6 +79,7 @@ async fn migrates_an_empty_file_and_reopens() {
             "finding_transitions",
             "findings",
             "run_features",
+            "sealed_credentials",
             "sync_runs",
             "watermarks"
         ]

@@ -13,10 +13,12 @@ mod ai_agents;
 mod audit;
 mod findings;
 mod model;
+mod service;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 #[cfg(feature = "testkit")]
 mod testkit_access;
+mod testkit_service;
 
 pub use access::*;
 pub use audit::*;
@@ -25,6 +27,7 @@ mod testkit_ai_agents;
 pub use ai_agents::*;
 pub use findings::*;
 pub use model::*;
+pub use service::*;
 
 /// Errors a backend can return. Backends map their driver errors into these.
 #[derive(Debug, thiserror::Error)]
@@ -294,6 +297,20 @@ pub trait Store: Send + Sync {
     async fn ai_coverage(&self, console: &str) -> Result<Option<AiCoverage>>;
     /// Detections matching every filter, ordered by agent_name, computer_name, user.
     async fn list_ai_detections(&self, filter: &AiDetectionFilter) -> Result<Vec<AiDetection>>;
+
+    // --- Service (issue 7): API keys (hashed) and sealed console tokens; see `service.rs`.
+
+    /// Store a new API key. A `key_hash` already stored is refused.
+    async fn create_api_key(&self, key: &NewApiKey) -> Result<ApiKeyRecord>;
+    /// The key with this hash, unless it was revoked.
+    async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>>;
+    /// Every key, revoked ones included, by id.
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>>;
+    /// Revoke a key (idempotent). [`StoreError::NotFound`] for an unknown id.
+    async fn revoke_api_key(&self, id: i64, at: DateTime<Utc>) -> Result<()>;
+    /// Create or replace the sealed token of a console.
+    async fn put_sealed_token(&self, token: &SealedToken) -> Result<()>;
+    async fn get_sealed_token(&self, console: &str) -> Result<Option<SealedToken>>;
 }
 
 /// Scope filters a console or a run is restricted to.

@@ -30,6 +30,7 @@ use crate::{
 };
 
 pub use crate::testkit_access::*;
+pub use crate::testkit_service::*;
 
 /// A store under test, plus whatever must live as long as it (e.g. a temporary directory).
 pub struct Fixture {
@@ -108,6 +109,8 @@ macro_rules! store_conformance_tests {
             check_ai_chunks_merge_per_device_user_agent,
             check_ai_coverage_refuses_overlaps_and_gaps,
             check_ai_eviction_and_filters,
+            check_api_keys_lifecycle,
+            check_sealed_tokens,
         );
     };
 }
