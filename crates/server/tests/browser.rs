@@ -113,6 +113,18 @@ impl Session {
             .unwrap_or_default()
             .to_string()
     }
+    /// The current URL once `ok` accepts it (a click that follows a link or submits a form can
+    /// return before the next page has loaded on a busy machine), or whatever it is after 30 s.
+    async fn wait_for_url(&self, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let url = self.url().await;
+            if ok(&url) || std::time::Instant::now() > deadline {
+                return url;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
     async fn click(&self, css: &str) {
         let e = self.element(css).await;
         self.call(
@@ -260,17 +272,15 @@ async fn dashboard_in_headless_chromium() {
     assert!(s.source().await.contains("unknown or revoked"));
     s.type_into("#key", &h.admin).await;
     s.click("#sign-in").await;
-    assert!(s.url().await.ends_with("/ui"), "{}", s.url().await);
+    let url = s.wait_for_url(|u| u.ends_with("/ui")).await;
+    assert!(url.ends_with("/ui"), "{url}");
     assert_eq!(s.text("h1").await, "Overview");
     assert!(s.find("#console-lab").await.is_some());
 
     // "Sync now": a real click, progress while it runs, then the finished run.
     s.click("#sync-now-lab").await;
-    assert!(
-        s.url().await.ends_with("/ui/syncs/lab"),
-        "{}",
-        s.url().await
-    );
+    let url = s.wait_for_url(|u| u.ends_with("/ui/syncs/lab")).await;
+    assert!(url.ends_with("/ui/syncs/lab"), "{url}");
     let mut states = Vec::new();
     let mut finished = false;
     for _ in 0..240 {
@@ -310,11 +320,16 @@ async fn dashboard_in_headless_chromium() {
     assert_eq!(s.text("h1").await, "Devices");
     assert!(s.count("table#devices tbody tr").await >= 100);
     s.click("#filter-decommissioned").await;
-    assert!(s.url().await.contains("filter=decommissioned"));
+    let url = s
+        .wait_for_url(|u| u.contains("filter=decommissioned"))
+        .await;
+    assert!(url.contains("filter=decommissioned"), "{url}");
     s.click("#filter-stale").await;
-    assert!(s.url().await.contains("filter=stale"));
+    let url = s.wait_for_url(|u| u.contains("filter=stale")).await;
+    assert!(url.contains("filter=stale"), "{url}");
     s.click("#filter-duplicates").await;
-    assert!(s.url().await.contains("filter=duplicates"));
+    let url = s.wait_for_url(|u| u.contains("filter=duplicates")).await;
+    assert!(url.contains("filter=duplicates"), "{url}");
     s.goto(&format!("{base}/ui/devices")).await;
     s.screenshot("dashboard-devices.png").await;
 
@@ -329,11 +344,13 @@ async fn dashboard_in_headless_chromium() {
     s.goto(&format!("{base}/ui/vulns")).await;
     s.click("#kev").await;
     s.click("form.filters button").await;
-    assert!(s.url().await.contains("kev=on"), "{}", s.url().await);
+    let url = s.wait_for_url(|u| u.contains("kev=on")).await;
+    assert!(url.contains("kev=on"), "{url}");
     s.goto(&format!("{base}/ui/vulns")).await;
     s.screenshot("dashboard-vulns.png").await;
     s.click("table#vulns tbody tr td a").await;
-    assert!(s.url().await.contains("/ui/vulns/f"));
+    let url = s.wait_for_url(|u| u.contains("/ui/vulns/f")).await;
+    assert!(url.contains("/ui/vulns/f"), "{url}");
     assert!(s.find("table#factors").await.is_some());
     assert!(s.count("table#history tbody tr").await >= 1);
     s.screenshot("dashboard-finding.png").await;
