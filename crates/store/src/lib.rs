@@ -18,11 +18,13 @@ mod service;
 pub mod testkit;
 #[cfg(feature = "testkit")]
 mod testkit_access;
+#[cfg(feature = "testkit")]
+mod testkit_ai_agents;
+#[cfg(feature = "testkit")]
 mod testkit_service;
 
 pub use access::*;
 pub use audit::*;
-mod testkit_ai_agents;
 
 pub use ai_agents::*;
 pub use findings::*;
