@@ -3,7 +3,7 @@
 //! `access grant|revoke`.
 
 use anyhow::Result;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use s1bridge_store::{
     AccessChangeFilter, AccessSnapshot, Grant, GrantFilter, Principal, ScopeType, Store,
@@ -79,17 +79,12 @@ pub struct ChangeArgs {
 
 /// `YYYY-MM-DD` (midnight UTC) or an RFC 3339 instant.
 pub(crate) fn parse_since(s: &str) -> Result<DateTime<Utc>> {
-    let s = s.trim();
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
-    }
-    DateTime::parse_from_rfc3339(s)
-        .map(|d| d.with_timezone(&Utc))
-        .map_err(|_| {
-            usage(format!(
-                "--since {s:?} is not a date: use YYYY-MM-DD or an RFC 3339 time such as 2026-03-01T12:00:00Z"
-            ))
-        })
+    s1bridge_store::parse_since(s).ok_or_else(|| {
+        usage(format!(
+            "--since {:?} is not a date: use YYYY-MM-DD or an RFC 3339 time such as 2026-03-01T12:00:00Z",
+            s.trim()
+        ))
+    })
 }
 
 /// Who runs this process, for the audit log: `user@host`.
@@ -249,11 +244,10 @@ async fn list(db: Option<String>, args: AccessArgs) -> Result<u8> {
         return Ok(0);
     }
 
-    let filtered = args.who_has.is_some() || args.on.is_some() || args.principal.is_some();
     if args.json {
         let v: Vec<serde_json::Value> = out
             .iter()
-            .map(|(console, s)| listing_json(console, s, &filter, filtered))
+            .map(|(console, s)| listing_json(console, s, &filter))
             .collect();
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(0);
@@ -315,30 +309,9 @@ fn grants_table(grants: &[&Grant]) -> String {
 }
 
 /// One console's listing: with filters, the matching grants and their principals.
-fn listing_json(
-    console: &str,
-    s: &AccessSnapshot,
-    filter: &GrantFilter,
-    filtered: bool,
-) -> serde_json::Value {
+fn listing_json(console: &str, s: &AccessSnapshot, filter: &GrantFilter) -> serde_json::Value {
     let grants = s.grants_matching(filter);
-    let principals: Vec<&Principal> = s
-        .principals
-        .iter()
-        .filter(|p| {
-            !filtered
-                || grants.iter().any(|g| g.principal_id == p.principal_id)
-                || (filter.role.is_none()
-                    && filter.scope.is_none()
-                    && filter.principal.as_deref().is_some_and(|w| {
-                        p.principal_id == w
-                            || p.email
-                                .as_deref()
-                                .is_some_and(|e| e.eq_ignore_ascii_case(w))
-                            || p.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(w))
-                    }))
-        })
-        .collect();
+    let principals = s.principals_matching(filter);
     json!({
         "console": console,
         "synced_at": s.synced_at,

@@ -582,3 +582,353 @@ async fn a_console_another_process_is_syncing_is_not_synced_twice() {
     assert_eq!(status, StatusCode::ACCEPTED);
     assert_eq!(wait_finished(&h).await["state"], "finished");
 }
+
+/// Follow `next_cursor` from `first` (a URI with `limit`) to the end; every item once.
+async fn all_pages(h: &Harness, first: &str) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut uri = first.to_string();
+    for _ in 0..1000 {
+        let page = get(h, &uri).await;
+        items.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => uri = format!("{first}&cursor={c}"),
+            None => return items,
+        }
+    }
+    panic!("{first}: more than 1000 pages");
+}
+
+fn strings(items: &[Value], field: &str) -> Vec<String> {
+    items
+        .iter()
+        .map(|i| i[field].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn access_audit_and_ai_agents_with_filters_and_pages() {
+    use s1bridge_store::{AiDetectionFilter, AuditEntry, ScopeType};
+
+    let h = sim_small().await;
+    expect_error(
+        &h.state,
+        "GET",
+        "/api/v1/consoles/nope/access/grants",
+        Some(&h.read),
+        None,
+        StatusCode::NOT_FOUND,
+        "unknown_console",
+    )
+    .await;
+    // Before an access sync: empty lists, not errors.
+    let before = get(&h, "/api/v1/consoles/lab/access/grants").await;
+    assert_eq!(before["items"], serde_json::json!([]));
+    assert!(before["next_cursor"].is_null());
+
+    let (status, _, text) = post_sync(
+        &h,
+        Some(r#"{"features": ["devices", "access", "ai-agents"]}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{text}");
+    let st = wait_finished(&h).await;
+    assert_eq!(st["status"], "ok", "{st}");
+    let snap = h.store.load_access("lab").await.unwrap();
+    assert!(snap.grants.len() > 3 && snap.principals.len() > 3);
+
+    // Grants, paged with the read key: every grant once, PRODUCT.md field names.
+    let grants = all_pages(&h, "/api/v1/consoles/lab/access/grants?limit=2").await;
+    assert_eq!(grants.len(), snap.grants.len());
+    for field in [
+        "principal_id",
+        "principal_kind",
+        "email",
+        "role_id",
+        "role_name",
+        "scope_type",
+        "scope_id",
+        "scope_name",
+    ] {
+        assert!(grants[0].get(field).is_some(), "grant field {field}");
+    }
+    let mut places: Vec<String> = grants
+        .iter()
+        .map(|g| {
+            format!(
+                "{}/{}/{}",
+                g["principal_id"], g["scope_type"], g["scope_id"]
+            )
+        })
+        .collect();
+    places.dedup();
+    assert_eq!(places.len(), grants.len(), "no grant twice");
+
+    // Filters, as the CLI's.
+    let site = snap
+        .grants
+        .iter()
+        .find(|g| g.scope_type == ScopeType::Site)
+        .expect("a site grant");
+    let site_id = site.scope_id.clone().unwrap();
+    let on_site = get(
+        &h,
+        &format!("/api/v1/consoles/lab/access/grants?on=site:{site_id}"),
+    )
+    .await;
+    let on_site = on_site["items"].as_array().unwrap().clone();
+    assert!(!on_site.is_empty());
+    assert!(on_site.iter().all(|g| g["scope_id"] == site_id.as_str()));
+    assert_eq!(
+        on_site.len(),
+        snap.grants
+            .iter()
+            .filter(|g| g.scope_id.as_deref() == Some(&site_id))
+            .count()
+    );
+    let role = site.role_name.clone().unwrap();
+    let holders = all_pages(
+        &h,
+        &format!(
+            "/api/v1/consoles/lab/access/grants?limit=1&who_has={}",
+            role.replace(' ', "%20")
+        ),
+    )
+    .await;
+    assert!(!holders.is_empty());
+    assert!(strings(&holders, "role_name").iter().all(|r| *r == role));
+    let user = snap
+        .principals
+        .iter()
+        .find(|p| p.email.is_some() && !snap.grants_of(&p.principal_id).is_empty())
+        .expect("a user with a grant");
+    let email = user.email.clone().unwrap().to_uppercase();
+    let own = get(
+        &h,
+        &format!("/api/v1/consoles/lab/access/grants?principal={email}"),
+    )
+    .await;
+    assert_eq!(
+        own["items"].as_array().unwrap().len(),
+        snap.grants_of(&user.principal_id).len()
+    );
+    let one = get(
+        &h,
+        &format!("/api/v1/consoles/lab/access/principals?principal={email}"),
+    )
+    .await;
+    assert_eq!(
+        strings(one["items"].as_array().unwrap(), "principal_id"),
+        std::slice::from_ref(&user.principal_id)
+    );
+
+    // Principals and roles, paged; expiring tokens.
+    let principals = all_pages(&h, "/api/v1/consoles/lab/access/principals?limit=3").await;
+    assert_eq!(principals.len(), snap.principals.len());
+    let expiring = get(
+        &h,
+        "/api/v1/consoles/lab/access/principals?expiring_days=36500",
+    )
+    .await;
+    let expiring = expiring["items"].as_array().unwrap().clone();
+    assert_eq!(
+        expiring.len(),
+        snap.principals
+            .iter()
+            .filter(|p| p.api_token_expires_at.is_some())
+            .count()
+    );
+    assert!(
+        expiring
+            .iter()
+            .all(|p| !p["api_token_expires_at"].is_null())
+    );
+    let roles = all_pages(&h, "/api/v1/consoles/lab/access/roles?limit=2").await;
+    assert_eq!(roles.len(), snap.roles.len());
+
+    // Changes: a later snapshot without one principal records its removal.
+    let mut later = snap.clone();
+    let gone = later.principals.remove(0);
+    later.grants.retain(|g| g.principal_id != gone.principal_id);
+    later.complete = true;
+    let run = h
+        .store
+        .list_runs(Some("lab"), 1)
+        .await
+        .unwrap()
+        .remove(0)
+        .run_id;
+    h.store
+        .apply_access_snapshot(
+            "lab",
+            run,
+            chrono::Utc::now(),
+            &later,
+            chrono::Duration::zero(),
+        )
+        .await
+        .unwrap();
+    let changes = all_pages(&h, "/api/v1/consoles/lab/access/changes?limit=1").await;
+    assert!(
+        changes
+            .iter()
+            .any(|c| c["kind"] == "principal_removed"
+                && c["principal_id"] == gone.principal_id.as_str()),
+        "{changes:?}"
+    );
+    let none = get(&h, "/api/v1/consoles/lab/access/changes?since=2999-01-01").await;
+    assert_eq!(none["items"], serde_json::json!([]));
+    let since = get(&h, "/api/v1/consoles/lab/access/changes?since=2000-01-01").await;
+    assert_eq!(since["items"].as_array().unwrap().len(), changes.len());
+    expect_error(
+        &h.state,
+        "GET",
+        "/api/v1/consoles/lab/access/changes?since=yesterday",
+        Some(&h.read),
+        None,
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
+    )
+    .await;
+
+    // Audit: newest first, paged, filtered by action family and date.
+    let t0 = chrono::DateTime::parse_from_rfc3339("2026-02-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    for (i, action) in ["access.grant", "access.revoke", "devices.tag"]
+        .iter()
+        .enumerate()
+    {
+        h.store
+            .record_audit(&AuditEntry {
+                id: 0,
+                console: "lab".into(),
+                at: t0 + chrono::Duration::days(i as i64),
+                actor: "ann@host".into(),
+                action: action.to_string(),
+                target: format!("target {i}"),
+                dry_run: false,
+                request: serde_json::json!({"method": "PUT"}),
+                before: Value::Null,
+                after: Value::Null,
+                result: "ok".into(),
+                run_id: None,
+            })
+            .await
+            .unwrap();
+    }
+    let audit = all_pages(&h, "/api/v1/consoles/lab/audit?limit=2").await;
+    assert_eq!(
+        strings(&audit, "action"),
+        ["devices.tag", "access.revoke", "access.grant"]
+    );
+    let family = get(&h, "/api/v1/consoles/lab/audit?action=access").await;
+    assert_eq!(
+        strings(family["items"].as_array().unwrap(), "action"),
+        ["access.revoke", "access.grant"]
+    );
+    let recent = get(&h, "/api/v1/consoles/lab/audit?since=2026-02-02").await;
+    assert_eq!(recent["items"].as_array().unwrap().len(), 2);
+
+    // AI agents: every detection once, filters by agent, device and user.
+    let stored = h
+        .store
+        .list_ai_detections(&AiDetectionFilter {
+            console: Some("lab".into()),
+            ..AiDetectionFilter::default()
+        })
+        .await
+        .unwrap();
+    let runs = get(&h, "/api/v1/runs?console=lab").await;
+    assert!(stored.len() > 2, "the simulator plants AI agents: {runs}");
+    let found = all_pages(&h, "/api/v1/consoles/lab/ai-agents?limit=2").await;
+    assert_eq!(found.len(), stored.len());
+    for field in [
+        "agent_name",
+        "computer_name",
+        "user",
+        "version",
+        "first_seen_at",
+        "last_seen_at",
+        "event_count",
+        "evidence",
+    ] {
+        assert!(found[0].get(field).is_some(), "detection field {field}");
+    }
+    let d = &stored[0];
+    let q = |field: &str, v: &str| {
+        format!(
+            "/api/v1/consoles/lab/ai-agents?{field}={}",
+            v.replace('\\', "%5C").replace(' ', "%20")
+        )
+    };
+    let by_agent = get(&h, &q("agent", &d.agent_name)).await;
+    let by_agent = by_agent["items"].as_array().unwrap().clone();
+    assert_eq!(
+        by_agent.len(),
+        stored
+            .iter()
+            .filter(|x| x.agent_name == d.agent_name)
+            .count()
+    );
+    assert!(
+        strings(&by_agent, "agent_name")
+            .iter()
+            .all(|a| *a == d.agent_name)
+    );
+    let by_device = get(&h, &q("device", &d.computer_name)).await;
+    assert!(
+        strings(by_device["items"].as_array().unwrap(), "computer_name")
+            .iter()
+            .all(|c| *c == d.computer_name)
+    );
+    assert!(!by_device["items"].as_array().unwrap().is_empty());
+    let by_user = get(&h, &q("user", &d.user)).await;
+    let by_user = by_user["items"].as_array().unwrap().clone();
+    assert!(!by_user.is_empty());
+    assert!(strings(&by_user, "user").iter().all(|u| *u == d.user));
+    expect_error(
+        &h.state,
+        "GET",
+        "/api/v1/consoles/lab/ai-agents?cursor=bogus",
+        Some(&h.read),
+        None,
+        StatusCode::BAD_REQUEST,
+        "invalid_cursor",
+    )
+    .await;
+
+    // The dashboard pages show them, with the overview counts.
+    let html = |uri: &'static str| {
+        let h = &h;
+        async move {
+            let req = Request::get(uri)
+                .header(header::COOKIE, format!("s1bridge_key={}", h.read))
+                .body(Body::empty())
+                .unwrap();
+            let resp = app(h.state.clone()).oneshot(req).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK, "{uri}");
+            let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            String::from_utf8_lossy(&body).to_string()
+        }
+    };
+    let page = html("/ui/access").await;
+    assert!(page.contains("id=\"grants\""), "{page}");
+    assert!(page.contains(&ui_esc(site.scope_name.as_deref().unwrap_or(&site_id))));
+    assert!(page.contains("principal_removed"));
+    assert!(page.contains("devices.tag"));
+    let page = html("/ui/ai-agents").await;
+    assert!(page.contains(&ui_esc(&d.display_name)), "{page}");
+    assert!(page.contains(&ui_esc(&d.computer_name)));
+    let page = html("/ui").await;
+    assert!(page.contains("Grants") && page.contains("Devices with AI agents"));
+}
+
+fn ui_esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}

@@ -364,6 +364,53 @@ async fn dashboard_in_headless_chromium() {
     assert!(s.count("table#runs tbody tr").await >= 1);
     s.screenshot("dashboard-runs.png").await;
 
+    // Access, through its navigation entry: who holds what where, filtered by the role of the
+    // first grant shown.
+    s.goto(&format!("{base}/ui")).await;
+    let overview = s.source().await;
+    assert!(
+        overview.contains("Grants") && overview.contains("Devices with AI agents"),
+        "the overview counts access and AI agents"
+    );
+    s.click("nav a[href='/ui/access']").await;
+    let url = s.wait_for_url(|u| u.ends_with("/ui/access")).await;
+    assert!(url.ends_with("/ui/access"), "{url}");
+    assert_eq!(s.text("h1").await, "Access");
+    let grants = s.count("table#grants tbody tr").await;
+    assert!(grants >= 5, "{grants} grants shown");
+    let role = s.text("table#grants tbody tr td:nth-child(3)").await;
+    assert!(!role.is_empty());
+    s.type_into("#who_has", &role).await;
+    s.click("form.filters button").await;
+    let url = s.wait_for_url(|u| u.contains("who_has=")).await;
+    assert!(url.contains("who_has="), "{url}");
+    let held = s.count("table#grants tbody tr").await;
+    assert!(held >= 1 && held <= grants, "{held} of {grants}");
+    assert_eq!(s.text("table#grants tbody tr td:nth-child(3)").await, role);
+    assert!(s.find("table#expiring-tokens").await.is_some());
+    assert!(s.find("table#changes").await.is_some());
+    s.goto(&format!("{base}/ui/access")).await;
+    s.screenshot("dashboard-access.png").await;
+
+    // AI agents: the planted agents, with device, user and evidence.
+    s.click("nav a[href='/ui/ai-agents']").await;
+    let url = s.wait_for_url(|u| u.ends_with("/ui/ai-agents")).await;
+    assert!(url.ends_with("/ui/ai-agents"), "{url}");
+    assert_eq!(s.text("h1").await, "AI coding agents");
+    let detections = s.count("table#ai-agents tbody tr").await;
+    assert!(detections >= 2, "{detections} detections shown");
+    assert!(
+        !s.text("table#ai-agents tbody tr td:nth-child(2)")
+            .await
+            .is_empty(),
+        "a detection names its device"
+    );
+    assert!(
+        s.find("table#ai-agents tbody tr td code").await.is_some(),
+        "a detection shows its evidence"
+    );
+    s.screenshot("dashboard-ai-agents.png").await;
+
     s.goto(&format!("{base}/ui/consoles/lab/capabilities"))
         .await;
     assert!(s.count("table#capabilities tbody tr").await >= 2);

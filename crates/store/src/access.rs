@@ -460,12 +460,52 @@ impl GrantFilter {
         });
         role && principal && scope
     }
+
+    /// Whether no filter is set.
+    pub fn is_empty(&self) -> bool {
+        self.role.is_none() && self.scope.is_none() && self.principal.is_none()
+    }
+
+    /// Whether the principal filter names `p` (by id, email or name).
+    pub fn names_principal(&self, p: &Principal) -> bool {
+        self.principal.as_deref().is_some_and(|w| {
+            p.principal_id == w || same(p.email.as_deref(), w) || same(p.name.as_deref(), w)
+        })
+    }
+}
+
+/// A `--since`/`since=` value: `YYYY-MM-DD` (midnight UTC) or an RFC 3339 instant.
+pub fn parse_since(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
+    }
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
 }
 
 impl AccessSnapshot {
     /// Grants matching `f`, in stored order (principal, scope type, scope id).
     pub fn grants_matching(&self, f: &GrantFilter) -> Vec<&Grant> {
         self.grants.iter().filter(|g| f.matches(g)).collect()
+    }
+
+    /// The principals a listing filtered by `f` shows: without filters all of them; else those
+    /// holding a matching grant, and (with only a principal filter) the principal it names even
+    /// when it holds no grant.
+    pub fn principals_matching(&self, f: &GrantFilter) -> Vec<&Principal> {
+        if f.is_empty() {
+            return self.principals.iter().collect();
+        }
+        let grants = self.grants_matching(f);
+        self.principals
+            .iter()
+            .filter(|p| {
+                grants.iter().any(|g| g.principal_id == p.principal_id)
+                    || (f.role.is_none() && f.scope.is_none() && f.names_principal(p))
+            })
+            .collect()
     }
 
     /// Principals whose API token expires before `now + within` (already expired included),
@@ -573,5 +613,68 @@ mod tests {
             .map(|p| p.principal_id.as_str())
             .collect();
         assert_eq!(ids, ["b", "a"]);
+    }
+
+    #[test]
+    fn principals_matching_follows_the_grant_filter() {
+        let t0 = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let p = |id: &str| Principal {
+            console: "c".into(),
+            principal_id: id.into(),
+            principal_kind: PrincipalKind::User,
+            email: Some(format!("{id}@example.com")),
+            name: None,
+            scope: None,
+            api_token_expires_at: None,
+            last_login_at: None,
+            first_seen_at: t0,
+            last_seen_at: t0,
+        };
+        let snap = AccessSnapshot {
+            principals: vec![p("1"), p("2"), p("9")],
+            grants: vec![
+                grant("1", "Admin", ScopeType::Tenant, None, None),
+                grant("2", "Viewer", ScopeType::Site, Some("55"), Some("Lab")),
+            ],
+            ..AccessSnapshot::default()
+        };
+        let ids = |f: GrantFilter| -> Vec<String> {
+            snap.principals_matching(&f)
+                .iter()
+                .map(|p| p.principal_id.clone())
+                .collect()
+        };
+        assert_eq!(ids(GrantFilter::default()), ["1", "2", "9"]);
+        let role = GrantFilter {
+            role: Some("viewer".into()),
+            ..GrantFilter::default()
+        };
+        assert_eq!(ids(role), ["2"]);
+        // A principal without grants is still found by name, but not with a role filter too.
+        let named = GrantFilter {
+            principal: Some("9@EXAMPLE.com".into()),
+            ..GrantFilter::default()
+        };
+        assert_eq!(ids(named.clone()), ["9"]);
+        let both = GrantFilter {
+            role: Some("Admin".into()),
+            ..named
+        };
+        assert!(ids(both).is_empty());
+    }
+
+    #[test]
+    fn since_takes_a_date_or_an_instant() {
+        assert_eq!(
+            parse_since("2026-03-01").map(|t| t.to_rfc3339()),
+            Some("2026-03-01T00:00:00+00:00".to_string())
+        );
+        assert_eq!(
+            parse_since(" 2026-03-01T12:30:00+02:00 ").map(|t| t.to_rfc3339()),
+            Some("2026-03-01T10:30:00+00:00".to_string())
+        );
+        assert_eq!(parse_since("yesterday"), None);
     }
 }

@@ -16,6 +16,8 @@ use serde::de::DeserializeOwned;
 use crate::AppState;
 use crate::error::ApiError;
 
+pub mod access;
+pub mod ai_agents;
 pub mod devices;
 pub mod vulnerabilities;
 
@@ -24,6 +26,8 @@ pub fn modules() -> Vec<Box<dyn FeatureModule>> {
     vec![
         Box::new(devices::Devices),
         Box::new(vulnerabilities::Vulnerabilities),
+        Box::new(access::Access),
+        Box::new(ai_agents::AiAgents),
     ]
 }
 
@@ -147,4 +151,30 @@ pub fn csv(v: &Option<String>) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(String::from)
         .collect()
+}
+
+/// The console a per-console page shows: the requested one, else the first; with a `<select
+/// name="console">` of every console. `None` when no console is known.
+pub async fn page_console(
+    state: &AppState,
+    requested: Option<&str>,
+) -> Result<Option<(String, String)>, ApiError> {
+    let consoles = state.consoles().await?;
+    let Some(console) = requested
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .or_else(|| consoles.first().map(|c| c.name.clone()))
+    else {
+        return Ok(None);
+    };
+    let mut select = String::from("<label>Console <select name=\"console\" id=\"console\">");
+    for c in &consoles {
+        select.push_str(&format!(
+            "<option value=\"{0}\"{1}>{0}</option>",
+            crate::ui::esc(&c.name),
+            if c.name == console { " selected" } else { "" }
+        ));
+    }
+    select.push_str("</select></label>");
+    Ok(Some((console, select)))
 }
