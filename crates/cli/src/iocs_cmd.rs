@@ -8,7 +8,9 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use s1bridge_api::indicators::ScopeFilter;
 use s1bridge_indicators::Format;
-use s1bridge_sync::indicators::{DEFAULT_DESCRIPTION, Op, PushOptions, Target, push};
+use s1bridge_sync::indicators::{
+    DEFAULT_DESCRIPTION, Op, PushOptions, State, Target, push, verify,
+};
 
 use crate::ConnArgs;
 use crate::access_cmd::actor;
@@ -24,10 +26,20 @@ pub struct IocsArgs {
 pub enum IocsAction {
     /// Push the indicators of FILE: create what is missing per target, skip what exists.
     Push(PushArgs),
+    /// Re-read the console and report each indicator of FILE per target object as deployed,
+    /// deployed_foreign (covered by an object s1bridge did not create), missing or drifted.
+    Verify(VerifyArgs),
 }
 
 #[derive(Args, Debug)]
-pub struct PushArgs {
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+}
+
+/// What push and verify share: the console, the file, the targets and where objects live.
+#[derive(Args, Debug)]
+pub struct InputArgs {
     #[command(flatten)]
     pub conn: ConnArgs,
     /// CSV (type,value[,description][,expires_at]), JSON lines or a STIX 2.1 bundle.
@@ -38,15 +50,6 @@ pub struct PushArgs {
     /// The input format (default: detected): csv, jsonl, stix.
     #[arg(long)]
     pub format: Option<Format>,
-    /// Refuse the whole file when any line is rejected.
-    #[arg(long)]
-    pub strict: bool,
-    /// Print the plan (create, skip, delete per target) and change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Also delete objects s1bridge created whose indicator is no longer in FILE or expired.
-    #[arg(long)]
-    pub prune: bool,
     /// Where objects are created: tenant, account:ID, site:ID or group:ID.
     #[arg(
         long,
@@ -61,9 +64,25 @@ pub struct PushArgs {
     pub json: bool,
 }
 
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Refuse the whole file when any line is rejected.
+    #[arg(long)]
+    pub strict: bool,
+    /// Print the plan (create, skip, delete per target) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also delete objects s1bridge created whose indicator is no longer in FILE or expired.
+    #[arg(long)]
+    pub prune: bool,
+}
+
 pub async fn run(db: Option<String>, args: IocsArgs) -> Result<u8> {
     match args.action {
         IocsAction::Push(a) => push_cmd(db, a).await,
+        IocsAction::Verify(a) => verify_cmd(db, a).await,
     }
 }
 
@@ -83,36 +102,65 @@ fn parse_scope(s: &str) -> Result<ScopeFilter> {
     Ok(f)
 }
 
-async fn push_cmd(db: Option<String>, args: PushArgs) -> Result<u8> {
-    let scope = parse_scope(&args.scope)?;
-    if args.description.trim().is_empty() {
+/// Parses the file (printing every rejected line), connects and builds the options.
+struct Loaded {
+    parsed: s1bridge_indicators::Parsed,
+    client: s1bridge_api::Client,
+    store: std::sync::Arc<dyn s1bridge_store::Store>,
+    opts: PushOptions,
+}
+
+async fn load(
+    db: Option<String>,
+    a: &InputArgs,
+    strict: bool,
+    dry_run: bool,
+    prune: bool,
+) -> Result<Loaded> {
+    let scope = parse_scope(&a.scope)?;
+    if a.description.trim().is_empty() {
         return Err(usage("--description must not be empty"));
     }
-    let text = std::fs::read_to_string(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let parsed = s1bridge_indicators::parse(&text, args.format);
+    let text = std::fs::read_to_string(&a.file)
+        .with_context(|| format!("cannot read {}", a.file.display()))?;
+    let parsed = s1bridge_indicators::parse(&text, a.format);
     for r in &parsed.rejected {
-        eprintln!("{}:{}: rejected: {}", args.file.display(), r.line, r.reason);
+        eprintln!("{}:{}: rejected: {}", a.file.display(), r.line, r.reason);
     }
-    if args.strict && !parsed.rejected.is_empty() {
+    if strict && !parsed.rejected.is_empty() {
         return Err(usage(format!(
             "{} line(s) rejected and --strict given: nothing was pushed; fix the lines above or drop --strict",
             parsed.rejected.len()
         )));
     }
     let store = open_store(db.as_deref()).await?;
-    let c = connect(Some(&store), &args.conn).await?;
+    let c = connect(Some(&store), &a.conn).await?;
     let opts = PushOptions {
         console: c.name.clone(),
         actor: actor(),
-        targets: args.target.clone(),
+        targets: a.target.clone(),
         scope,
-        description: args.description.clone(),
-        dry_run: args.dry_run,
-        prune: args.prune,
+        description: a.description.clone(),
+        dry_run,
+        prune,
         now: chrono::Utc::now(),
     };
-    let report = push(&c.client, &store, &parsed.indicators, &opts).await?;
+    Ok(Loaded {
+        parsed,
+        client: c.client,
+        store,
+        opts,
+    })
+}
+
+async fn push_cmd(db: Option<String>, args: PushArgs) -> Result<u8> {
+    let Loaded {
+        parsed,
+        client,
+        store,
+        opts,
+    } = load(db, &args.input, args.strict, args.dry_run, args.prune).await?;
+    let report = push(&client, &store, &parsed.indicators, &opts).await?;
     let code = if report.failed() > 0 {
         1
     } else if !report.warnings.is_empty() {
@@ -120,7 +168,7 @@ async fn push_cmd(db: Option<String>, args: PushArgs) -> Result<u8> {
     } else {
         0
     };
-    if args.json {
+    if args.input.json {
         let out = serde_json::json!({
             "format": parsed.format,
             "rejected": parsed.rejected,
@@ -131,7 +179,7 @@ async fn push_cmd(db: Option<String>, args: PushArgs) -> Result<u8> {
     }
     println!(
         "{}: {} indicator(s) read ({}), {} rejected{}",
-        args.file.display(),
+        args.input.file.display(),
         parsed.indicators.len(),
         parsed.format,
         parsed.rejected.len(),
@@ -197,6 +245,57 @@ async fn push_cmd(db: Option<String>, args: PushArgs) -> Result<u8> {
         println!("{t}: {line}");
     }
     for w in &report.warnings {
+        println!("warning: {w}");
+    }
+    Ok(code)
+}
+
+async fn verify_cmd(db: Option<String>, args: VerifyArgs) -> Result<u8> {
+    let Loaded {
+        parsed,
+        client,
+        opts,
+        ..
+    } = load(db, &args.input, false, true, false).await?;
+    let (rows, warnings) = verify(&client, &parsed.indicators, &opts).await;
+    let bad = rows
+        .iter()
+        .filter(|r| matches!(r.state, State::Missing | State::Drifted))
+        .count();
+    let code = if bad > 0 {
+        1
+    } else if !warnings.is_empty() {
+        3
+    } else {
+        0
+    };
+    if args.input.json {
+        let out = serde_json::json!({ "indicators": rows, "warnings": warnings });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(code);
+    }
+    for r in &rows {
+        let state = serde_json::to_value(r.state)?;
+        let os = r
+            .os_type
+            .as_deref()
+            .map(|o| format!(" ({o})"))
+            .unwrap_or_default();
+        let detail = if r.detail.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", r.detail)
+        };
+        println!(
+            "{:16} {:9} {} {}{os}{detail}",
+            state.as_str().unwrap_or_default(),
+            r.target.as_str(),
+            r.kind,
+            r.value
+        );
+    }
+    println!("{} checked, {bad} missing or drifted", rows.len());
+    for w in &warnings {
         println!("warning: {w}");
     }
     Ok(code)

@@ -104,6 +104,29 @@ async fn push_twice_dry_run_and_prune() {
             .all(|s| s["op"] == "skip")
     );
 
+    // Verify: all deployed (exit 0); after someone changes a rule, drifted (exit 1).
+    let verify_out = |s: &RunningSim| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_s1bridge"));
+        c.args([
+            "iocs",
+            "verify",
+            "--url",
+            s.url.as_str(),
+            "--console",
+            "sim",
+        ])
+        .arg(&file)
+        .env("S1BRIDGE_DB", &db)
+        .env("S1_API_TOKEN", TOKEN);
+        c.output().expect("binary runs")
+    };
+    let o = verify_out(&s);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("5 checked, 0 missing or drifted"),
+        "{}",
+        text(&o)
+    );
     // A foreign rule for an IP we never pushed, then prune with an input without the hash.
     let (url, _) = ConsoleUrl::parse(&s.url).unwrap();
     let c = Client::new(ClientOptions::new(
@@ -127,6 +150,24 @@ async fn push_twice_dry_run_and_prune() {
     })
     .await
     .unwrap();
+    let ours = c
+        .list_firewall_rules(&ScopeFilter::global())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.name.contains("evil.example"))
+        .unwrap();
+    let _: s1bridge_api::wire::Envelope<serde_json::Value> = c
+        .put(
+            &format!("/firewall-control/{}", ours.id),
+            &[],
+            &serde_json::json!({"data": {"action": "Allow"}}),
+        )
+        .await
+        .unwrap();
+    let o = verify_out(&s);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("drifted"), "{}", text(&o));
     std::fs::write(&file, "ipv4,203.0.113.7\n").unwrap();
     let o = push(&s, &db, &file, &["--prune"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));

@@ -506,6 +506,8 @@ impl Inner {
             (Method::GET, "/firewall-control") => self.list_firewall_rules(&p),
             (Method::POST, "/firewall-control") => self.create_firewall_rule(body),
             (Method::DELETE, "/firewall-control") => self.delete_firewall_rules(body),
+            (Method::PUT, r) if single_id(r, "/firewall-control/").is_some() => self
+                .update_firewall_rule(single_id(r, "/firewall-control/").unwrap_or_default(), body),
             (Method::GET, "/threat-intelligence/iocs") => self.list_iocs(&p),
             (Method::POST, "/threat-intelligence/iocs") => self.create_iocs(body),
             (Method::DELETE, "/threat-intelligence/iocs") => self.delete_iocs(body),

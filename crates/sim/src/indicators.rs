@@ -272,6 +272,43 @@ impl Inner {
         Ok(data(rule))
     }
 
+    /// `PUT /firewall-control/{id}`: changes the given fields of a rule (how someone edits a
+    /// rule in the console; the path takes the rule id, research §6.9).
+    pub(crate) fn update_firewall_rule(&self, id: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+        let req: serde_json::Value = parse_body(body)?;
+        let d = req.get("data").cloned().unwrap_or_default();
+        let text = |k: &str| d.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        let mut problems = Vec::new();
+        if let Some(a) = text("action")
+            && !matches!(a.as_str(), "Allow" | "Block")
+        {
+            problems.push("data.action: Must be one of: Allow, Block.".into());
+        }
+        if let Some(st) = text("status")
+            && !matches!(st.as_str(), "Enabled" | "Disabled")
+        {
+            problems.push("data.status: Must be one of: Enabled, Disabled.".into());
+        }
+        fail(problems)?;
+        let mut st = lock(&self.indicators);
+        let rule = st
+            .rules
+            .iter_mut()
+            .find(|r| r.id == id)
+            .ok_or(ApiError::NotFound)?;
+        if let Some(a) = text("action") {
+            rule.action = Some(a);
+        }
+        if let Some(s) = text("status") {
+            rule.status = Some(s);
+        }
+        if let Some(n) = text("description") {
+            rule.description = Some(n);
+        }
+        rule.updated_at = Some(now());
+        Ok(data(rule.clone()))
+    }
+
     pub(crate) fn delete_firewall_rules(&self, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         let req: FirewallRuleDelete = parse_body(body)?;
         if req.filter.ids.is_empty() {

@@ -687,3 +687,163 @@ fn ti_valid_until(i: &Indicator, now: DateTime<Utc>) -> String {
         .map_or(cap, |t| t.min(cap))
         .to_rfc3339_opts(SecondsFormat::Micros, true)
 }
+
+/// The state of one of our indicators on one target object, as `iocs verify` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Our object is there as we created it.
+    Deployed,
+    /// Not ours, but an object covering the indicator exists.
+    DeployedForeign,
+    /// Nothing covers the indicator.
+    Missing,
+    /// Our object is there but was changed in the console.
+    Drifted,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Verified {
+    pub target: Target,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub value: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub os_type: Option<String>,
+    pub state: State,
+    /// What changed, for a drifted object.
+    pub detail: String,
+}
+
+/// Re-reads the console and reports each indicator of the input per target object as deployed,
+/// missing or drifted. Read-only. A target that cannot be read is an error for that target.
+pub async fn verify(
+    client: &Client,
+    indicators: &[Indicator],
+    opts: &PushOptions,
+) -> (Vec<Verified>, Vec<String>) {
+    let mut out = Vec::new();
+    let mut warnings = Vec::new();
+    let mut targets = opts.targets.clone();
+    targets.sort();
+    targets.dedup();
+    let row = |target, i: &Indicator, os: Option<&str>, state, detail: String| Verified {
+        target,
+        kind: i.kind.to_string(),
+        value: i.value.clone(),
+        os_type: os.map(str::to_owned),
+        state,
+        detail,
+    };
+    for target in targets {
+        let mine: Vec<&Indicator> = indicators.iter().filter(|i| target.holds(i.kind)).collect();
+        match target {
+            Target::Blocklist => match client.list_blocklist(&opts.scope).await {
+                Err(e) => warnings.push(unavailable(target, &e)),
+                Ok(existing) => {
+                    for i in &mine {
+                        for os in BLOCKLIST_OS_TYPES {
+                            let found = existing.iter().filter(|r| {
+                                r.value.eq_ignore_ascii_case(&i.value)
+                                    && r.os_type.as_deref() == Some(os)
+                            });
+                            let (ours, foreign): (Vec<_>, Vec<_>) =
+                                found.partition(|r| is_our_description(r.description.as_deref()));
+                            let want = describe(opts, i);
+                            let (state, detail) = match (ours.first(), foreign.is_empty()) {
+                                (Some(r), _) if r.description.as_deref() == Some(want.as_str()) => {
+                                    (State::Deployed, String::new())
+                                }
+                                (Some(r), _) => (
+                                    State::Drifted,
+                                    format!(
+                                        "description is {:?}, expected {want:?}",
+                                        r.description.as_deref().unwrap_or_default()
+                                    ),
+                                ),
+                                (None, false) => (State::DeployedForeign, String::new()),
+                                (None, true) => (State::Missing, String::new()),
+                            };
+                            out.push(row(target, i, Some(os), state, detail));
+                        }
+                    }
+                }
+            },
+            Target::Firewall => match client.list_firewall_rules(&opts.scope).await {
+                Err(e) => warnings.push(unavailable(target, &e)),
+                Ok(existing) => {
+                    for i in &mine {
+                        let host = firewall_host_type(i.kind);
+                        let (state, detail) = match existing.iter().find(|r| r.name == rule_name(i))
+                        {
+                            Some(r) => {
+                                let mut changed = Vec::new();
+                                if r.action.as_deref() != Some("Block") {
+                                    changed.push(format!("action is {:?}", r.action));
+                                }
+                                if r.status.as_deref() != Some("Enabled") {
+                                    changed.push(format!("status is {:?}", r.status));
+                                }
+                                let expected = [HostSpec {
+                                    kind: host.into(),
+                                    values: vec![i.value.clone()],
+                                }];
+                                if r.remote_hosts != expected {
+                                    changed.push("remote hosts changed".into());
+                                }
+                                if changed.is_empty() {
+                                    (State::Deployed, String::new())
+                                } else {
+                                    (State::Drifted, changed.join(", "))
+                                }
+                            }
+                            None if existing.iter().any(|r| {
+                                r.action.as_deref() == Some("Block")
+                                    && r.remote_hosts.iter().any(|h| {
+                                        h.kind == host
+                                            && h.values
+                                                .iter()
+                                                .any(|v| v.eq_ignore_ascii_case(&i.value))
+                                    })
+                            }) =>
+                            {
+                                (State::DeployedForeign, String::new())
+                            }
+                            None => (State::Missing, String::new()),
+                        };
+                        out.push(row(target, i, None, state, detail));
+                    }
+                }
+            },
+            Target::Ti => match client.list_iocs(&opts.scope).await {
+                Err(e) => warnings.push(unavailable(target, &e)),
+                Ok(existing) => {
+                    for i in &mine {
+                        let ext = external_id(i);
+                        let ours = existing
+                            .iter()
+                            .find(|x| x.external_id.as_deref() == Some(ext.as_str()));
+                        let (state, detail) = match ours {
+                            Some(x)
+                                if x.kind == ti_type(i.kind)
+                                    && x.value.eq_ignore_ascii_case(&i.value) =>
+                            {
+                                (State::Deployed, String::new())
+                            }
+                            Some(x) => (State::Drifted, format!("now {} {}", x.kind, x.value)),
+                            None if existing.iter().any(|x| {
+                                x.kind == ti_type(i.kind) && x.value.eq_ignore_ascii_case(&i.value)
+                            }) =>
+                            {
+                                (State::DeployedForeign, String::new())
+                            }
+                            None => (State::Missing, String::new()),
+                        };
+                        out.push(row(target, i, None, state, detail));
+                    }
+                }
+            },
+        }
+    }
+    (out, warnings)
+}

@@ -6,7 +6,7 @@ use s1bridge_api::features::Capability;
 use s1bridge_api::indicators::{RestrictionCreate, RestrictionData, ScopeFilter};
 use s1bridge_sim::{Faults, SimConfig};
 use s1bridge_store::AuditFilter;
-use s1bridge_sync::indicators::{Op, PushOptions, Target, push};
+use s1bridge_sync::indicators::{Op, PushOptions, State, Target, push, verify};
 
 use crate::Env;
 
@@ -98,6 +98,51 @@ async fn push_is_per_os_idempotent_and_audited() {
     );
     let listed = client.list_blocklist(&ScopeFilter::global()).await.unwrap();
     assert_eq!(listed.len(), 3);
+
+    // Verify: everything deployed (Windows by someone else); then someone disables our rule.
+    let (rows, warnings) = verify(&client, &inds, &opts(&all)).await;
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let states: Vec<_> = rows.iter().map(|r| r.state).collect();
+    assert_eq!(
+        states
+            .iter()
+            .filter(|s| **s == State::DeployedForeign)
+            .count(),
+        1
+    );
+    assert!(
+        states
+            .iter()
+            .all(|s| matches!(s, State::Deployed | State::DeployedForeign)),
+        "{rows:#?}"
+    );
+    let rule = client
+        .list_firewall_rules(&ScopeFilter::global())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.name.contains("203.0.113.7"))
+        .unwrap();
+    let _: s1bridge_api::wire::Envelope<serde_json::Value> = client
+        .put(
+            &format!("/firewall-control/{}", rule.id),
+            &[],
+            &serde_json::json!({"data": {"status": "Disabled"}}),
+        )
+        .await
+        .unwrap();
+    let (rows, _) = verify(&client, &inds, &opts(&all)).await;
+    let drifted: Vec<_> = rows.iter().filter(|r| r.state == State::Drifted).collect();
+    assert_eq!(drifted.len(), 1, "{rows:#?}");
+    assert_eq!(drifted[0].target, Target::Firewall);
+    assert!(drifted[0].detail.contains("Disabled"));
+    let (rows, _) = verify(
+        &client,
+        &input("md5,d41d8cd98f00b204e9800998ecf8427e\n"),
+        &opts(&all),
+    )
+    .await;
+    assert_eq!(rows[0].state, State::Missing);
 
     // Second push: creates nothing and only reads.
     let before = env.sim.sim.request_log().len();
