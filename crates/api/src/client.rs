@@ -356,6 +356,17 @@ impl Client {
             .await
     }
 
+    /// `DELETE path` with a JSON body (the console's bulk deletes take their filter in the body).
+    pub async fn delete<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        body: &B,
+    ) -> Result<Envelope<T>, ApiError> {
+        self.request(Method::DELETE, path, query, Some(encode_body(path, body)?))
+            .await
+    }
+
     /// One page of a list endpoint. `limit` is capped at 1000 (300 for `/groups`); any `limit`
     /// or `cursor` in `query` is replaced.
     pub async fn get_page<T: DeserializeOwned>(

@@ -8,6 +8,7 @@
 pub mod access;
 pub mod dv;
 pub mod features;
+pub mod indicators;
 pub mod lenient;
 pub mod limits;
 pub mod token;
@@ -20,6 +21,8 @@ pub mod client;
 mod dv_client;
 #[cfg(feature = "client")]
 pub mod error;
+#[cfg(feature = "client")]
+mod indicators_client;
 #[cfg(feature = "client")]
 mod ratelimit;
 #[cfg(feature = "client")]

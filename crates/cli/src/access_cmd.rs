@@ -88,7 +88,7 @@ pub(crate) fn parse_since(s: &str) -> Result<DateTime<Utc>> {
 }
 
 /// Who runs this process, for the audit log: `user@host`.
-fn actor() -> String {
+pub(crate) fn actor() -> String {
     let user = ["USER", "LOGNAME", "USERNAME"]
         .iter()
         .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))

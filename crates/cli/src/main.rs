@@ -19,6 +19,7 @@ mod audit_cmd;
 mod bench;
 mod connect;
 mod demo;
+mod iocs_cmd;
 mod keys_cmd;
 mod output;
 mod progress;
@@ -116,6 +117,9 @@ enum Command {
     Audit(audit_cmd::AuditArgs),
     /// Detected AI coding agents by device and user, with evidence.
     AiAgents(ai_agents_cmd::AiAgentsArgs),
+    /// Indicators: push IPs, domains and hashes to firewall control, the blocklist and threat
+    /// intelligence (idempotent; --dry-run, --prune).
+    Iocs(iocs_cmd::IocsArgs),
     /// The service: scheduler, REST API (/api/v1), dashboard (/ui) and /metrics.
     Serve(serve_cmd::ServeArgs),
     /// Store, show and rotate console API tokens, encrypted at rest.
@@ -291,6 +295,7 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Access(args) => access_cmd::run(db, args).await,
         Command::Audit(args) => audit_cmd::run(db, args).await,
         Command::AiAgents(args) => ai_agents_cmd::run(db, args).await,
+        Command::Iocs(args) => iocs_cmd::run(db, args).await,
     };
     match result {
         Ok(code) => code,

@@ -488,11 +488,7 @@ impl Inner {
             }
             (
                 Method::GET,
-                "/application-management/inventory"
-                | "/application-management/inventory/endpoints"
-                | "/firewall-control"
-                | "/restrictions"
-                | "/threat-intelligence/iocs",
+                "/application-management/inventory" | "/application-management/inventory/endpoints",
             ) => {
                 let lp = list_params(&p, 1000)?;
                 let _ = lp;
@@ -504,6 +500,17 @@ impl Inner {
                     },
                 ))
             }
+            (Method::GET, "/restrictions") => self.list_restrictions(&p),
+            (Method::POST, "/restrictions") => self.create_restriction(body),
+            (Method::DELETE, "/restrictions") => self.delete_restrictions(body),
+            (Method::GET, "/firewall-control") => self.list_firewall_rules(&p),
+            (Method::POST, "/firewall-control") => self.create_firewall_rule(body),
+            (Method::DELETE, "/firewall-control") => self.delete_firewall_rules(body),
+            (Method::PUT, r) if single_id(r, "/firewall-control/").is_some() => self
+                .update_firewall_rule(single_id(r, "/firewall-control/").unwrap_or_default(), body),
+            (Method::GET, "/threat-intelligence/iocs") => self.list_iocs(&p),
+            (Method::POST, "/threat-intelligence/iocs") => self.create_iocs(body),
+            (Method::DELETE, "/threat-intelligence/iocs") => self.delete_iocs(body),
             (Method::GET, "/dv/query-status") => self.dv_query_status(&p),
             (Method::POST, "/dv/init-query") => self.dv_init_query(body, faults),
             (Method::POST, "/dv/cancel-query") => self.dv_cancel_query(body),

@@ -15,6 +15,7 @@ mod access;
 mod derive;
 mod dv;
 mod http;
+mod indicators;
 mod query;
 mod ratelimit;
 mod tenant;
@@ -222,6 +223,8 @@ pub(crate) struct Inner {
     /// Users and service users, changed by the role update calls.
     pub(crate) access: RwLock<access::Principals>,
     pub(crate) dv: dv::Telemetry,
+    /// Blocklist entries, firewall rules and TI IOCs created through the API.
+    pub(crate) indicators: Mutex<indicators::Indicators>,
 }
 
 /// The simulator. Cheap to clone (an `Arc` inside).
@@ -298,6 +301,7 @@ impl Simulator {
                 token_expires_us,
                 vulns: vuln::Vulns::new(cfg_findings),
                 access: RwLock::new(principals),
+                indicators: Mutex::new(indicators::Indicators::default()),
             }),
         }
     }

@@ -41,6 +41,9 @@ pub(crate) enum ApiError {
     /// 400 4000040 "Bad Request - could not parse query" (sample
     /// `error-400-bad-request-dv-parse.json`); the detail is the observed one.
     BadQuery,
+    /// 400 4000030 "Already Exists Error" (the code and title DM checks when a blocklist entry
+    /// exists); the detail is ours.
+    AlreadyExists(String),
     /// 409 of a Deep Visibility query whose events are not ready. INVENTED body: the code follows
     /// the status-prefix pattern, the wording is ours.
     Conflict(String),
@@ -55,7 +58,7 @@ impl ApiError {
             ApiError::NotFound | ApiError::NoSuchApi => 404,
             ApiError::Internal => 500,
             ApiError::RateLimited(_) => 429,
-            ApiError::BadQuery => 400,
+            ApiError::BadQuery | ApiError::AlreadyExists(_) => 400,
             ApiError::Conflict(_) => 409,
         }
     }
@@ -117,6 +120,7 @@ impl ApiError {
                 "Bad Request",
             ),
             ApiError::Conflict(d) => (4_090_010, Some(d.clone()), "Conflict"),
+            ApiError::AlreadyExists(d) => (4_000_030, Some(d.clone()), "Already Exists Error"),
         };
         json_line(&ErrorBody {
             errors: vec![ErrorItem {

@@ -14,6 +14,7 @@ pub mod access;
 pub mod ai_agents;
 pub mod convert;
 pub mod devices;
+pub mod indicators;
 pub mod provision;
 pub mod verify;
 pub mod vulns;

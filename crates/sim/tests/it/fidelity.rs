@@ -420,7 +420,7 @@ async fn identity_endpoints() {
 
     // (The vulnerability endpoints serve derived findings: see risks.rs.)
     for probe in [
-        "/firewall-control?limit=1",
+        "/firewall-control?limit=1&statuses=Enabled,Disabled",
         "/restrictions?limit=1",
         "/threat-intelligence/iocs?limit=1",
     ] {

@@ -7,6 +7,7 @@ mod determinism;
 mod dv;
 mod faults;
 mod fidelity;
+mod indicators;
 mod pagination;
 mod risks;
 mod scenarios;

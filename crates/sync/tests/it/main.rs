@@ -4,6 +4,7 @@ mod access;
 mod ai_agents;
 mod devices;
 mod faults;
+mod indicators;
 mod pagination;
 mod verify;
 mod vulns;
