@@ -228,6 +228,27 @@ fn step(op: Op, target: Target, i: &Indicator, os: Option<&str>, detail: &str) -
     }
 }
 
+/// A planned deletion of one of our console objects (`label` names its id: "id" or "uuid").
+fn delete_step(
+    target: Target,
+    kind: String,
+    value: String,
+    os_type: Option<String>,
+    label: &str,
+    id: &str,
+) -> Step {
+    Step {
+        op: Op::Delete,
+        target,
+        kind,
+        value,
+        os_type,
+        detail: format!("{label} {id}"),
+        result: "planned".into(),
+        object_id: Some(id.to_owned()),
+    }
+}
+
 /// Plans (and unless `dry_run`, applies) pushing `indicators` to the chosen targets.
 pub async fn push(
     client: &Client,
@@ -368,16 +389,14 @@ async fn plan_blocklist(
                 } else {
                     "sha1"
                 };
-                steps.push(Step {
-                    op: Op::Delete,
-                    target: Target::Blocklist,
-                    kind: kind.into(),
-                    value: r.value.clone(),
-                    os_type: Some(os),
-                    detail: format!("id {}", r.id),
-                    result: "planned".into(),
-                    object_id: Some(r.id.clone()),
-                });
+                steps.push(delete_step(
+                    Target::Blocklist,
+                    kind.into(),
+                    r.value.clone(),
+                    Some(os),
+                    "id",
+                    &r.id,
+                ));
             }
         }
     }
@@ -419,16 +438,14 @@ async fn plan_firewall(
                     .first()
                     .map(|h| (h.kind.clone(), h.values.join(",")))
                     .unwrap_or_default();
-                steps.push(Step {
-                    op: Op::Delete,
-                    target: Target::Firewall,
+                steps.push(delete_step(
+                    Target::Firewall,
                     kind,
                     value,
-                    os_type: None,
-                    detail: format!("id {}", r.id),
-                    result: "planned".into(),
-                    object_id: Some(r.id.clone()),
-                });
+                    None,
+                    "id",
+                    &r.id,
+                ));
             }
         }
     }
@@ -467,16 +484,14 @@ async fn plan_ti(
                 .as_deref()
                 .filter(|e| e.starts_with(IOC_PREFIX));
             if ours.is_some_and(|e| !wanted.contains(e)) {
-                steps.push(Step {
-                    op: Op::Delete,
-                    target: Target::Ti,
-                    kind: x.kind.to_ascii_lowercase(),
-                    value: x.value.clone(),
-                    os_type: None,
-                    detail: format!("uuid {}", x.uuid),
-                    result: "planned".into(),
-                    object_id: Some(x.uuid.clone()),
-                });
+                steps.push(delete_step(
+                    Target::Ti,
+                    x.kind.to_ascii_lowercase(),
+                    x.value.clone(),
+                    None,
+                    "uuid",
+                    &x.uuid,
+                ));
             }
         }
     }
