@@ -52,7 +52,7 @@ impl CompiledRule {
         if !self.has_condition() {
             return None;
         }
-        let eq = |want: &str, have: &Option<String>| {
+        let eq = |want: &str, have: &Option<std::sync::Arc<str>>| {
             have.as_deref()
                 .is_some_and(|h| h.trim().eq_ignore_ascii_case(want))
         };

@@ -41,6 +41,7 @@ pub use net::public_ip;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 /// Effective priority of a finding, ordered from `Info` (lowest) to
 /// `Critical` (highest). Serialised in lower case.
@@ -194,18 +195,22 @@ pub struct FindingInput {
 }
 
 /// The parts of the affected endpoint the prioritiser looks at.
+///
+/// The site, group and machine-type strings are `Arc<str>` so that a caller holding the inputs
+/// of a whole inventory (the findings pass keeps one per endpoint) shares one copy per distinct
+/// value instead of one per endpoint.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeviceInput {
     pub agent_id: String,
     pub computer_name: String,
-    pub site_id: Option<String>,
-    pub site_name: Option<String>,
-    pub group_id: Option<String>,
-    pub group_name: Option<String>,
+    pub site_id: Option<Arc<str>>,
+    pub site_name: Option<Arc<str>>,
+    pub group_id: Option<Arc<str>>,
+    pub group_name: Option<Arc<str>>,
     /// Tags as `key=value` or plain `value`.
     pub tags: Vec<String>,
     /// Console machine type (`server`, `desktop`, `laptop`, …).
-    pub machine_type: Option<String>,
+    pub machine_type: Option<Arc<str>>,
     /// Addresses of the endpoint's own network interfaces only — never the
     /// console's `externalIp`, which is usually the shared NAT egress address.
     pub ips: Vec<String>,

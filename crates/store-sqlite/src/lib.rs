@@ -1505,6 +1505,25 @@ fn begin(
     Ok(run_id)
 }
 
+/// One page of a console's devices in `agent_id` order (the primary key's, so no sort).
+fn device_page_query(
+    conn: &mut Connection,
+    console: &str,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<Vec<Device>> {
+    const DOING: &str = "listing a page of devices";
+    let sql = format!(
+        "SELECT {DEVICE_COLUMNS}, 0 AS stale FROM devices \
+         WHERE console = ?1 AND (?2 IS NULL OR agent_id > ?2) ORDER BY agent_id LIMIT ?3"
+    );
+    let limit: i64 = if limit == 0 { -1 } else { i64::from(limit) };
+    let mut stmt = conn.prepare_cached(&sql).ctx(DOING)?;
+    stmt.query_map(rusqlite::params![console, after, limit], read_device)
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .ctx(DOING)
+}
+
 fn devices_query(
     conn: &mut Connection,
     filter: &DeviceFilter,
@@ -1970,6 +1989,18 @@ impl Store for SqliteStore {
             }))
         })
         .await
+    }
+
+    async fn device_page(
+        &self,
+        console: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Device>> {
+        let console = console.to_string();
+        let after = after.map(str::to_string);
+        self.with_reader(move |conn| device_page_query(conn, &console, after.as_deref(), limit))
+            .await
     }
 
     async fn list_devices(&self, filter: &DeviceFilter) -> Result<Vec<Device>> {

@@ -190,6 +190,16 @@ pub trait Store: Send + Sync {
 
     /// Devices matching every filter of `filter`, ordered by `computer_name`, then `agent_id`.
     async fn list_devices(&self, filter: &DeviceFilter) -> Result<Vec<Device>>;
+    /// Walk a console's whole inventory in bounded memory: its devices, removed ones included,
+    /// ordered by `agent_id` (byte order), strictly after `after` (from the start when `None`),
+    /// at most `limit` (0 = none). `stale` is not computed here (false); everything else is as
+    /// stored. Call again with the last `agent_id` until a page comes back short.
+    async fn device_page(
+        &self,
+        console: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Device>>;
 
     // --- Vulnerability findings (feature "vulnerabilities"); see `findings.rs` for the lifecycle.
 

@@ -92,6 +92,7 @@ macro_rules! store_conformance_tests {
             check_stale_computation,
             check_device_filters,
             check_count_devices,
+            check_device_page_walks_the_inventory,
             check_finding_lifecycle,
             check_finding_page_stats_and_refusals,
             check_finding_device_removed_is_not_fixed,
@@ -1120,6 +1121,91 @@ pub async fn check_full_pass_removes_unseen_devices(store: &dyn Store) {
     assert_eq!(
         get_device(store, "prod", "3").await.removed_at,
         Some(at(20))
+    );
+}
+
+pub async fn check_device_page_walks_the_inventory(store: &dyn Store) {
+    // Ids chosen so that byte order differs from numeric order and from name order.
+    let ids = ["10", "2", "33", "4", "5", "a1"];
+    page(store, "prod", 1, &devices("prod", &ids)).await;
+    page(store, "lab", 1, &devices("lab", &["3", "40"])).await;
+    store
+        .complete_full_pass("prod", 1, &Scope::default(), at(10), None)
+        .await
+        .expect("pass 1");
+    // Pass 2 does not see "4": it is removed, and the walk still returns it.
+    page(
+        store,
+        "prod",
+        2,
+        &devices("prod", &["10", "2", "33", "5", "a1"]),
+    )
+    .await;
+    store
+        .complete_full_pass("prod", 2, &Scope::default(), at(20), None)
+        .await
+        .expect("pass 2");
+
+    let mut walked = Vec::new();
+    let mut after: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let got = store
+            .device_page("prod", after.as_deref(), 2)
+            .await
+            .expect("device_page");
+        pages += 1;
+        assert!(got.len() <= 2, "a page never exceeds the limit");
+        let short = got.len() < 2;
+        if let Some(last) = got.last() {
+            after = Some(last.agent_id.clone());
+        }
+        walked.extend(got);
+        if short {
+            break;
+        }
+        assert!(pages < 10, "the walk must end");
+    }
+    let order: Vec<&str> = walked.iter().map(|d| d.agent_id.as_str()).collect();
+    assert_eq!(
+        order,
+        ["10", "2", "33", "4", "5", "a1"],
+        "agent_id byte order"
+    );
+    assert!(
+        walked.iter().all(|d| d.console == "prod"),
+        "only the console's devices"
+    );
+    let removed = walked.iter().find(|d| d.agent_id == "4").unwrap();
+    assert_eq!(
+        removed.removed_at,
+        Some(at(20)),
+        "removed devices are included"
+    );
+    let listed = get_device(store, "prod", "33").await;
+    let paged = walked.iter().find(|d| d.agent_id == "33").unwrap();
+    assert_eq!(
+        Device {
+            stale: false,
+            ..listed
+        },
+        paged.clone(),
+        "a paged device is the stored device"
+    );
+
+    let all = store.device_page("prod", None, 0).await.expect("no limit");
+    assert_eq!(all.len(), 6, "limit 0 means no limit");
+    let tail = store.device_page("prod", Some("5"), 0).await.expect("tail");
+    assert_eq!(
+        tail.iter().map(|d| d.agent_id.as_str()).collect::<Vec<_>>(),
+        ["a1"]
+    );
+    assert!(
+        store
+            .device_page("nowhere", None, 10)
+            .await
+            .expect("unknown console")
+            .is_empty()
     );
 }
 

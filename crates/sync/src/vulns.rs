@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -16,8 +17,8 @@ use s1bridge_api::wire::{InstalledApplication, InstalledApplicationCve, Risk};
 use s1bridge_api::{ApiError, Client};
 use s1bridge_priority::{DeviceInput, FindingInput, Prioritizer, PriorityConfig};
 use s1bridge_store::{
-    Checkpoint, DeviceFilter, FindingKey, FindingObservation, FindingPassSummary, PassKind,
-    PriorityFactor, Scope, Store,
+    Checkpoint, FindingKey, FindingObservation, FindingPassSummary, PassKind, PriorityFactor,
+    Scope, Store,
 };
 
 use crate::convert::parse_timestamp;
@@ -85,30 +86,104 @@ struct Stream {
     done: bool,
 }
 
-/// A finished stream: its final state, new and reopened counts, and the agents it saw.
-type StreamResult = (Stream, u64, u64, HashSet<String>);
+/// A finished stream: its final state and its new and reopened counts.
+type StreamResult = (Stream, u64, u64);
 
 /// Everything a page needs to turn rows into prioritised observations.
 struct Context {
     console: String,
-    devices: HashMap<String, DeviceInput>,
+    /// Every device of the console (removed ones too), by agent id. Boxed so that the table's
+    /// power-of-two bucket array holds pointers, not whole entries: at 125k endpoints that is
+    /// the difference between ~7 MB and ~70 MB of buckets.
+    devices: HashMap<Box<str>, Box<DeviceEntry>>,
     prioritizer: Prioritizer,
 }
 
-fn device_input(d: &s1bridge_store::Device) -> DeviceInput {
-    DeviceInput {
-        agent_id: d.agent_id.clone(),
-        computer_name: d.computer_name.clone(),
-        site_id: d.site_id.clone(),
-        site_name: d.site_name.clone(),
-        group_id: d.group_id.clone(),
-        group_name: d.group_name.clone(),
-        tags: d.tags.clone(),
-        machine_type: d.machine_type.clone(),
-        ips: d.ips.clone(),
-        is_decommissioned: d.is_decommissioned,
-        last_active_at: d.last_active_at,
+/// What the findings pass keeps per device.
+struct DeviceEntry {
+    /// The prioritiser's input; its site, group and machine-type strings are shared.
+    input: DeviceInput,
+    /// Account, site and group id (shared strings), for the vanished-agent re-check's scope.
+    scope: [Option<Arc<str>>; 3],
+    /// Present (not removed) when the pass started.
+    present: bool,
+    /// A page of this pass held a finding of this device (set by the stream writers).
+    seen: AtomicBool,
+}
+
+/// One shared copy per distinct site/group/account id, name and machine type.
+#[derive(Default)]
+struct Interner(HashSet<Arc<str>>);
+
+impl Interner {
+    fn get(&mut self, v: &Option<String>) -> Option<Arc<str>> {
+        let v = v.as_deref()?;
+        if let Some(a) = self.0.get(v) {
+            return Some(a.clone());
+        }
+        let a: Arc<str> = Arc::from(v);
+        self.0.insert(a.clone());
+        Some(a)
     }
+}
+
+fn device_entry(d: s1bridge_store::Device, strings: &mut Interner) -> DeviceEntry {
+    let scope = [
+        strings.get(&d.account_id),
+        strings.get(&d.site_id),
+        strings.get(&d.group_id),
+    ];
+    let mut tags = d.tags;
+    tags.shrink_to_fit();
+    let mut ips = d.ips;
+    ips.shrink_to_fit();
+    DeviceEntry {
+        input: DeviceInput {
+            agent_id: d.agent_id,
+            computer_name: d.computer_name,
+            site_id: scope[1].clone(),
+            site_name: strings.get(&d.site_name),
+            group_id: scope[2].clone(),
+            group_name: strings.get(&d.group_name),
+            tags,
+            machine_type: strings.get(&d.machine_type),
+            ips,
+            is_decommissioned: d.is_decommissioned,
+            last_active_at: d.last_active_at,
+        },
+        scope,
+        present: d.removed_at.is_none(),
+        seen: AtomicBool::new(false),
+    }
+}
+
+/// Devices read per store call while building the context: the whole inventory is never held
+/// as full rows at once.
+const DEVICE_PAGE: u32 = 2_000;
+
+async fn load_devices(
+    store: &Arc<dyn Store>,
+    console: &str,
+) -> Result<HashMap<Box<str>, Box<DeviceEntry>>, SyncError> {
+    let mut devices = HashMap::new();
+    let mut strings = Interner::default();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .device_page(console, after.as_deref(), DEVICE_PAGE)
+            .await?;
+        let short = page.len() < DEVICE_PAGE as usize;
+        after = page.last().map(|d| d.agent_id.clone());
+        for d in page {
+            let key: Box<str> = d.agent_id.as_str().into();
+            devices.insert(key, Box::new(device_entry(d, &mut strings)));
+        }
+        if short {
+            break;
+        }
+    }
+    devices.shrink_to_fit();
+    Ok(devices)
 }
 
 impl Context {
@@ -125,8 +200,8 @@ impl Context {
         now: DateTime<Utc>,
     ) -> FindingObservation {
         let unknown;
-        let device = match self.devices.get(&key.agent_id) {
-            Some(d) => d,
+        let device = match self.devices.get(key.agent_id.as_str()) {
+            Some(d) => &d.input,
             None => {
                 unknown = DeviceInput {
                     agent_id: key.agent_id.clone(),
@@ -294,27 +369,30 @@ async fn recheck_vanished_agents(
     store: &Arc<dyn Store>,
     console: &str,
     scope: &Scope,
-    scopes: &HashMap<String, [Option<String>; 3]>,
-    seen: &HashSet<String>,
+    devices: &HashMap<Box<str>, Box<DeviceEntry>>,
 ) -> Result<u64, SyncError> {
-    let in_scope = |id: &str| {
+    let in_scope = |e: &DeviceEntry| {
         if scope.is_empty() {
             return true;
         }
-        let Some([account, site, group]) = scopes.get(id) else {
-            return false;
+        let [account, site, group] = &e.scope;
+        let listed = |ids: &[String], v: &Option<Arc<str>>| {
+            v.as_deref().is_some_and(|v| ids.iter().any(|i| i == v))
         };
-        account
-            .as_ref()
-            .is_some_and(|a| scope.account_ids.contains(a))
-            || site.as_ref().is_some_and(|s| scope.site_ids.contains(s))
-            || group.as_ref().is_some_and(|g| scope.group_ids.contains(g))
+        listed(&scope.account_ids, account)
+            || listed(&scope.site_ids, site)
+            || listed(&scope.group_ids, group)
     };
+    // Present devices inside the scope that have active findings but none in this pass.
     let vanished: Vec<String> = store
         .agents_with_active_findings(console)
         .await?
         .into_iter()
-        .filter(|a| !seen.contains(a) && scopes.contains_key(a) && in_scope(a))
+        .filter(|a| {
+            devices
+                .get(a.as_str())
+                .is_some_and(|e| e.present && !e.seen.load(Ordering::Relaxed) && in_scope(e))
+        })
         .take(RECHECK_LIMIT)
         .collect();
     let mut gone_total = 0;
@@ -443,30 +521,7 @@ pub async fn run_pass(
     let mut report = VulnReport::default();
     let prioritizer = Prioritizer::load(opts.priority.clone());
     report.warnings.extend(prioritizer.warnings.iter().cloned());
-    let device_rows = store
-        .list_devices(&DeviceFilter {
-            console: Some(console.to_string()),
-            include_removed: true,
-            ..DeviceFilter::default()
-        })
-        .await?;
-    let devices = device_rows
-        .iter()
-        .map(|d| (d.agent_id.clone(), device_input(d)))
-        .collect();
-    let scopes: HashMap<String, [Option<String>; 3]> = device_rows
-        .iter()
-        .filter(|d| d.removed_at.is_none())
-        .map(|d| {
-            (
-                d.agent_id.clone(),
-                [d.account_id.clone(), d.site_id.clone(), d.group_id.clone()],
-            )
-        })
-        .collect();
-    // The full device rows are only needed to build the two maps above; free them before
-    // paging (a 125k-agent inventory is over 100 MB of rows).
-    drop(device_rows);
+    let devices = load_devices(store, console).await?;
     let ctx = Arc::new(Context {
         console: console.to_string(),
         devices,
@@ -594,10 +649,8 @@ pub async fn run_pass(
         .buffer_unordered(opts.concurrency.max(1))
         .collect()
         .await;
-    let mut seen_agents: HashSet<String> = HashSet::new();
     for r in results {
-        let (s, new, reopened, agents) = r?;
-        seen_agents.extend(agents);
+        let (s, new, reopened) = r?;
         report.new += new;
         report.reopened += reopened;
         if let Some(slot) = streams.iter_mut().find(|x| x.key == s.key) {
@@ -608,8 +661,7 @@ pub async fn run_pass(
     if !report.resumed {
         // (A resumed pass does not know which agents earlier runs saw; it skips the re-check.)
         report.devices_gone =
-            recheck_vanished_agents(client, store, console, &opts.scope, &scopes, &seen_agents)
-                .await?;
+            recheck_vanished_agents(client, store, console, &opts.scope, &ctx.devices).await?;
     }
     report.summary = store
         .complete_finding_pass(console, pass_id, run_id, &opts.scope, Utc::now())
@@ -671,14 +723,13 @@ async fn risk_stream(
 /// they did, and closes the stream. Shared by both API generations.
 struct StreamWriter<'a> {
     store: &'a Arc<dyn Store>,
-    console: &'a str,
+    ctx: &'a Context,
     pass_id: i64,
     run_id: i64,
     api: RiskApi,
     progress: &'a ProgressSink,
     new: u64,
     reopened: u64,
-    agents: HashSet<String>,
 }
 
 impl<'a> StreamWriter<'a> {
@@ -692,14 +743,13 @@ impl<'a> StreamWriter<'a> {
     ) -> Self {
         StreamWriter {
             store,
-            console: &ctx.console,
+            ctx,
             pass_id,
             run_id,
             api,
             progress,
             new: 0,
             reopened: 0,
-            agents: HashSet::new(),
         }
     }
 
@@ -710,18 +760,18 @@ impl<'a> StreamWriter<'a> {
         next_cursor: Option<String>,
     ) -> Result<(), SyncError> {
         for o in obs {
-            if !self.agents.contains(&o.key.agent_id) {
-                self.agents.insert(o.key.agent_id.clone());
+            if let Some(e) = self.ctx.devices.get(o.key.agent_id.as_str()) {
+                e.seen.store(true, Ordering::Relaxed);
             }
         }
         s.done = next_cursor.is_none();
         s.cursor = next_cursor;
         s.records += obs.len() as u64;
-        let cp = checkpoint(self.console, self.pass_id, self.api, s);
+        let cp = checkpoint(&self.ctx.console, self.pass_id, self.api, s);
         let st = self
             .store
             .apply_finding_page(
-                self.console,
+                &self.ctx.console,
                 self.pass_id,
                 self.run_id,
                 Utc::now(),
@@ -743,10 +793,10 @@ impl<'a> StreamWriter<'a> {
     async fn finish(self, mut s: Stream) -> Result<StreamResult, SyncError> {
         if !s.done {
             s.done = true;
-            let cp = checkpoint(self.console, self.pass_id, self.api, &s);
+            let cp = checkpoint(&self.ctx.console, self.pass_id, self.api, &s);
             self.store
                 .apply_finding_page(
-                    self.console,
+                    &self.ctx.console,
                     self.pass_id,
                     self.run_id,
                     Utc::now(),
@@ -755,7 +805,7 @@ impl<'a> StreamWriter<'a> {
                 )
                 .await?;
         }
-        Ok((s, self.new, self.reopened, self.agents))
+        Ok((s, self.new, self.reopened))
     }
 }
 
