@@ -155,7 +155,12 @@ async fn push_twice_dry_run_and_prune() {
         .await
         .unwrap()
         .into_iter()
-        .find(|r| r.name.contains("evil.example"))
+        .find(|r| {
+            r.name.starts_with("s1bridge: ")
+                && r.remote_hosts
+                    .iter()
+                    .any(|h| h.values.iter().any(|v| v == "evil.example"))
+        })
         .unwrap();
     let _: s1bridge_api::wire::Envelope<serde_json::Value> = c
         .put(
