@@ -226,6 +226,16 @@ pub struct FirewallRuleCreate {
     pub filter: ScopeFilter,
 }
 
+/// `PUT /firewall-control/{id}` body (Swagger `PutFirewallSchema`: only `data`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FirewallRuleUpdate {
+    pub data: FirewallRuleData,
+}
+
+/// The most values one `remoteHosts[]` entry may hold (Swagger: `values.maxItems: 5000` in the
+/// create, update and list schemas of `/firewall-control`).
+pub const REMOTE_HOST_VALUES_MAX: usize = 5000;
+
 /// `{"ids": […]}` filter of deletes.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct IdsFilter {

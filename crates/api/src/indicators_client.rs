@@ -6,8 +6,9 @@ use futures::TryStreamExt;
 use crate::client::Client;
 use crate::error::ApiError;
 use crate::indicators::{
-    BLACK_HASH, FirewallRule, FirewallRuleCreate, FirewallRuleDelete, IdsFilter, Ioc, IocCreate,
-    IocDelete, Restriction, RestrictionCreate, RestrictionDelete, RestrictionIds, ScopeFilter,
+    BLACK_HASH, FirewallRule, FirewallRuleCreate, FirewallRuleDelete, FirewallRuleUpdate,
+    IdsFilter, Ioc, IocCreate, IocDelete, Restriction, RestrictionCreate, RestrictionDelete,
+    RestrictionIds, ScopeFilter,
 };
 use crate::wire::Affected;
 
@@ -64,6 +65,19 @@ impl Client {
         body: &FirewallRuleCreate,
     ) -> Result<FirewallRule, ApiError> {
         Ok(self.post("/firewall-control", &[], body).await?.data)
+    }
+
+    /// `PUT /firewall-control/{id}`: change one rule (s1bridge sends the whole rule data, so the
+    /// call means the same whether the console merges or replaces fields).
+    pub async fn update_firewall_rule(
+        &self,
+        id: &str,
+        body: &FirewallRuleUpdate,
+    ) -> Result<FirewallRule, ApiError> {
+        Ok(self
+            .put(&format!("/firewall-control/{id}"), &[], body)
+            .await?
+            .data)
     }
 
     /// `DELETE /firewall-control` by rule id.

@@ -46,6 +46,13 @@ pub struct BenchArgs {
     /// inventory is synced first, untimed).
     #[arg(long, value_name = "N")]
     pub findings_per_agent: Option<u32>,
+    /// Benchmark `iocs push` instead: N mixed indicators (IPv4, CIDR, domain, SHA1, SHA256 in
+    /// equal parts) pushed to an empty simulated console, then pushed again unchanged.
+    #[arg(long, value_name = "N")]
+    pub indicators: Option<u32>,
+    /// Targets of the indicators benchmark (comma separated): firewall, blocklist, ti.
+    #[arg(long, value_delimiter = ',', default_value = "firewall,blocklist")]
+    pub indicator_targets: Vec<s1bridge_sync::indicators::Target>,
     #[arg(long)]
     pub json: bool,
 }
@@ -100,6 +107,9 @@ pub async fn run(args: BenchArgs) -> Result<u8> {
     };
     if let Some(per_agent) = args.findings_per_agent {
         return bench_vulns(&args, cfg, per_agent).await;
+    }
+    if let Some(n) = args.indicators {
+        return bench_indicators(&args, cfg, n).await;
     }
     let sim = Simulator::new(cfg.clone());
     let running = sim
@@ -343,6 +353,217 @@ async fn bench_vulns(args: &BenchArgs, mut cfg: SimConfig, per_agent: u32) -> Re
             vec!["peak RSS (MB, incl. simulator)".into(), f("peak_rss_mb")],
         ];
         print!("{}", table(&["MEASURE", "VALUE"], &rows));
+    }
+    Ok(0)
+}
+
+/// A deterministic 64-bit mix (splitmix64), for benchmark hash values.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// `n` distinct indicators as CSV, IPv4 / CIDR / domain / SHA1 / SHA256 in turn.
+pub fn mixed_indicators(n: u32) -> String {
+    let mut out = String::from("type,value\n");
+    for k in 0..n {
+        let j = k / 5;
+        let line = match k % 5 {
+            0 => {
+                let ip = 0xAC10_0000u32 + j;
+                format!(
+                    "ipv4,{}.{}.{}.{}",
+                    ip >> 24,
+                    (ip >> 16) & 255,
+                    (ip >> 8) & 255,
+                    ip & 255
+                )
+            }
+            1 => format!("cidr,10.{}.{}.0/24", (j >> 8) & 255, j & 255),
+            2 => format!("domain,d{j}.bench.example"),
+            3 => format!(
+                "sha1,{:016x}{:016x}{:08x}",
+                mix(u64::from(k)),
+                mix(u64::from(k) + 1),
+                mix(u64::from(k) + 2) as u32
+            ),
+            _ => format!(
+                "sha256,{:016x}{:016x}{:016x}{:016x}",
+                mix(u64::from(k)),
+                mix(u64::from(k) + 1),
+                mix(u64::from(k) + 2),
+                mix(u64::from(k) + 3)
+            ),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+/// The indicators benchmark: one push of N mixed indicators to an empty console, timed, then
+/// the same push again (which must only read).
+async fn bench_indicators(args: &BenchArgs, cfg: SimConfig, n: u32) -> Result<u8> {
+    use s1bridge_sync::indicators::{PushOptions, push};
+    let sim = Simulator::new(cfg.clone());
+    let running = sim
+        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .context("starting the simulator")?;
+    let dir = tempfile_dir()?;
+    let store = open_sqlite(&dir.join("bench.db"))?;
+    let (url, _) = ConsoleUrl::parse(&running.url).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let token = ApiToken::new(cfg.token.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let limits = if args.rate_limits {
+        LimitTable::published().scaled(args.rate_limit_scale)
+    } else {
+        unlimited()
+    };
+    let mut copts = ClientOptions::new(url, token);
+    copts.limits = limits.clone();
+    copts.gzip = args.gzip;
+    let client = Client::new(copts)?;
+    let parsed = s1bridge_indicators::parse(&mixed_indicators(n), None);
+    if !parsed.rejected.is_empty() {
+        anyhow::bail!("benchmark input rejected: {:?}", parsed.rejected.first());
+    }
+    let opts = PushOptions {
+        console: "bench".into(),
+        actor: "bench".into(),
+        targets: args.indicator_targets.clone(),
+        scope: s1bridge_api::indicators::ScopeFilter::global(),
+        description: s1bridge_sync::indicators::DEFAULT_DESCRIPTION.into(),
+        dry_run: false,
+        prune: false,
+        now: chrono::Utc::now(),
+    };
+    eprintln!(
+        "bench: {n} indicators to {}, latency {} ms, rate limits {} (scale {}), gzip {}",
+        args.indicator_targets
+            .iter()
+            .map(|t| t.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+        args.latency_ms,
+        if args.rate_limits { "on" } else { "off" },
+        args.rate_limit_scale,
+        if args.gzip { "on" } else { "off" },
+    );
+    sim.reset_stats();
+    let before = client.stats();
+    let t0 = std::time::Instant::now();
+    let report = push(&client, &store, &parsed.indicators, &opts).await?;
+    let secs = t0.elapsed().as_secs_f64();
+    if report.failed() > 0 || !report.warnings.is_empty() {
+        anyhow::bail!(
+            "the benchmark push did not succeed: {} failed, {:?}",
+            report.failed(),
+            report.warnings
+        );
+    }
+    let after = client.stats();
+    let first = sim.stats();
+    let bound = args
+        .rate_limits
+        .then(|| rate_limit_bound(&limits, &first.by_path))
+        .flatten();
+    let objects: usize = report.counts.iter().map(|(_, c)| c.created).sum();
+
+    // The same push again: it must only read.
+    sim.reset_stats();
+    let t1 = std::time::Instant::now();
+    let again = push(&client, &store, &parsed.indicators, &opts).await?;
+    let secs2 = t1.elapsed().as_secs_f64();
+    let log = sim.request_log();
+    let second_requests = sim.stats().requests;
+    let mut second: std::collections::BTreeMap<String, u64> = Default::default();
+    for r in &log {
+        *second
+            .entry(format!("{} {}", r.method, r.path))
+            .or_default() += 1;
+    }
+    let second_writes: u64 = log.iter().filter(|r| r.method != "GET").count() as u64;
+    let second_creates: usize = again.counts.iter().map(|(_, c)| c.created).sum();
+    let stored = store
+        .list_indicators(&s1bridge_store::IndicatorFilter::default())
+        .await?
+        .len();
+    running.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let result = serde_json::json!({
+        "indicators": n,
+        "targets": args.indicator_targets.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+        "objects_created": objects,
+        "seconds": secs,
+        "indicators_per_second": f64::from(n) / secs.max(1e-9),
+        "requests": after.requests - before.requests,
+        "requests_by_endpoint": first.by_path,
+        "retries": after.retries - before.retries,
+        "rate_limited_429": after.rate_limited - before.rate_limited,
+        "rate_limits": args.rate_limits,
+        "rate_limit_scale": args.rate_limit_scale,
+        "rate_limit_bound_seconds": bound,
+        "ratio_to_bound": bound.filter(|b| *b > 0.0).map(|b| secs / b),
+        "stored_rows": stored,
+        "second_push_seconds": secs2,
+        "second_push_requests": second_requests,
+        "second_push_requests_by_endpoint": second,
+        "second_push_writes": second_writes,
+        "second_push_creates": second_creates,
+        "peak_rss_mb": peak_rss_mb(),
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    } else {
+        let f = |k: &str| result[k].to_string();
+        let mut rows = vec![
+            vec!["indicators pushed".into(), f("indicators")],
+            vec!["console objects created".into(), f("objects_created")],
+            vec!["wall time (s)".into(), format!("{secs:.2}")],
+            vec![
+                "throughput (indicators/s)".into(),
+                format!("{:.0}", f64::from(n) / secs.max(1e-9)),
+            ],
+            vec!["requests".into(), f("requests")],
+        ];
+        for (path, count) in &first.by_path {
+            rows.push(vec![format!("  {path}"), count.to_string()]);
+        }
+        rows.extend([
+            vec!["retries".into(), f("retries")],
+            vec!["429 answers".into(), f("rate_limited_429")],
+            vec![
+                "rate-limit bound (s)".into(),
+                bound.map_or_else(|| "-".into(), |b| format!("{b:.2}")),
+            ],
+            vec![
+                "wall / bound".into(),
+                bound
+                    .filter(|b| *b > 0.0)
+                    .map_or_else(|| "-".into(), |b| format!("{:.3}x", secs / b)),
+            ],
+            vec!["rows stored".into(), f("stored_rows")],
+            vec![
+                "second identical push".into(),
+                format!(
+                    "{second_requests} requests ({second_writes} writes, {second_creates} creates), {secs2:.2} s"
+                ),
+            ],
+        ]);
+        for (what, count) in &second {
+            rows.push(vec![format!("  {what}"), count.to_string()]);
+        }
+        rows.push(vec![
+            "peak RSS (MB, incl. simulator)".into(),
+            f("peak_rss_mb"),
+        ]);
+        print!("{}", table(&["MEASURE", "VALUE"], &rows));
+    }
+    if second_writes > 0 {
+        anyhow::bail!("the second identical push wrote to the console ({second_writes} requests)");
     }
     Ok(0)
 }

@@ -1,6 +1,8 @@
 //! `s1bridge iocs push FILE`: parse indicators (CSV, JSON lines, STIX 2.1), then plan and apply
 //! them to firewall control, the blocklist and threat intelligence (see
-//! `s1bridge_sync::indicators`).
+//! `s1bridge_sync::indicators`); `iocs verify FILE`; `iocs backfill` (import the console's
+//! existing objects into the store, foreign ones as not ours); `iocs list` (the store, no
+//! console read).
 
 use std::collections::BTreeMap;
 
@@ -8,13 +10,16 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use s1bridge_api::indicators::ScopeFilter;
 use s1bridge_indicators::Format;
+use s1bridge_store::{IndicatorFilter, IndicatorState, StoredIndicator};
 use s1bridge_sync::indicators::{
-    DEFAULT_DESCRIPTION, Op, PushOptions, State, Target, push, verify,
+    BackfillOptions, DEFAULT_DESCRIPTION, Op, PushOptions, State, Target, backfill, push,
+    record_verify, verify,
 };
 
 use crate::ConnArgs;
 use crate::access_cmd::actor;
 use crate::connect::{connect, open_store, usage};
+use crate::output::table;
 
 #[derive(Args, Debug)]
 pub struct IocsArgs {
@@ -29,6 +34,52 @@ pub enum IocsAction {
     /// Re-read the console and report each indicator of FILE per target object as deployed,
     /// deployed_foreign (covered by an object s1bridge did not create), missing or drifted.
     Verify(VerifyArgs),
+    /// Import the console's existing blocklist entries, firewall Block rules and
+    /// threat-intelligence IOCs into the store (objects s1bridge did not create as not ours).
+    /// Reads only; running it again adds nothing and refreshes "last seen".
+    Backfill(BackfillArgs),
+    /// The indicators s1bridge knows (pushed or backfilled), from the store: no console read.
+    List(ListArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BackfillArgs {
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// What to import (comma separated): firewall, blocklist, ti.
+    #[arg(long, value_delimiter = ',', default_value = "firewall,blocklist,ti")]
+    pub target: Vec<Target>,
+    /// Which objects to read: tenant, account:ID, site:ID or group:ID.
+    #[arg(
+        long,
+        default_value = "tenant",
+        value_name = "tenant|account:ID|site:ID|group:ID"
+    )]
+    pub scope: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Only this console's indicators.
+    #[arg(long, value_name = "NAME")]
+    pub console: Option<String>,
+    /// Only these targets (comma separated): firewall, blocklist, ti.
+    #[arg(long, value_delimiter = ',')]
+    pub target: Vec<Target>,
+    /// Only objects s1bridge created.
+    #[arg(long, conflicts_with = "foreign")]
+    pub ours: bool,
+    /// Only objects s1bridge did not create.
+    #[arg(long)]
+    pub foreign: bool,
+    /// Only this indicator type: ipv4, ipv6, cidr, domain, url, sha1, sha256, md5.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub kind: Option<String>,
+    /// Print the indicators as a JSON array.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -83,6 +134,8 @@ pub async fn run(db: Option<String>, args: IocsArgs) -> Result<u8> {
     match args.action {
         IocsAction::Push(a) => push_cmd(db, a).await,
         IocsAction::Verify(a) => verify_cmd(db, a).await,
+        IocsAction::Backfill(a) => backfill_cmd(db, a).await,
+        IocsAction::List(a) => list_cmd(db, a).await,
     }
 }
 
@@ -254,10 +307,11 @@ async fn verify_cmd(db: Option<String>, args: VerifyArgs) -> Result<u8> {
     let Loaded {
         parsed,
         client,
+        store,
         opts,
-        ..
     } = load(db, &args.input, false, true, false).await?;
     let (rows, warnings) = verify(&client, &parsed.indicators, &opts).await;
+    record_verify(&store, &opts.console, &rows, opts.now).await?;
     let bad = rows
         .iter()
         .filter(|r| matches!(r.state, State::Missing | State::Drifted))
@@ -299,4 +353,168 @@ async fn verify_cmd(db: Option<String>, args: VerifyArgs) -> Result<u8> {
         println!("warning: {w}");
     }
     Ok(code)
+}
+
+async fn backfill_cmd(db: Option<String>, args: BackfillArgs) -> Result<u8> {
+    let scope = parse_scope(&args.scope)?;
+    let store = open_store(db.as_deref()).await?;
+    let c = connect(Some(&store), &args.conn).await?;
+    let opts = BackfillOptions {
+        console: c.name.clone(),
+        actor: actor(),
+        targets: args.target.clone(),
+        scope,
+        now: chrono::Utc::now(),
+    };
+    let report = backfill(&c.client, &store, &opts).await?;
+    let code = if report.warnings.is_empty() { 0 } else { 3 };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(code);
+    }
+    let rows: Vec<Vec<String>> = report
+        .targets
+        .iter()
+        .map(|t| {
+            vec![
+                t.target.clone(),
+                t.objects.to_string(),
+                t.values.to_string(),
+                t.imported.to_string(),
+                t.updated.to_string(),
+                t.ours.to_string(),
+                t.foreign.to_string(),
+                t.unsupported.to_string(),
+                t.missing.to_string(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(
+            &[
+                "TARGET",
+                "OBJECTS",
+                "VALUES",
+                "NEW",
+                "SEEN AGAIN",
+                "OURS",
+                "FOREIGN",
+                "UNSUPPORTED",
+                "GONE",
+            ],
+            &rows
+        )
+    );
+    println!(
+        "console {}: backfill stored {} value(s), {} new; see them with `s1bridge iocs list --console {}`",
+        c.name,
+        report.targets.iter().map(|t| t.values).sum::<usize>(),
+        report.targets.iter().map(|t| t.imported).sum::<u64>(),
+        c.name
+    );
+    for w in &report.warnings {
+        println!("warning: {w}");
+    }
+    Ok(code)
+}
+
+fn list_rows(found: &[StoredIndicator]) -> Vec<Vec<String>> {
+    let when = |t: &chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M").to_string();
+    found
+        .iter()
+        .map(|i| {
+            vec![
+                i.value.clone(),
+                i.kind.clone(),
+                i.target.clone(),
+                i.os_type
+                    .clone()
+                    .or_else(|| i.direction.clone())
+                    .unwrap_or_else(|| "-".into()),
+                if i.ours { "yes" } else { "no" }.into(),
+                i.state.as_str().into(),
+                i.expires_at.as_ref().map_or_else(|| "-".into(), when),
+                when(&i.last_seen_at),
+            ]
+        })
+        .collect()
+}
+
+async fn list_cmd(db: Option<String>, args: ListArgs) -> Result<u8> {
+    if let Some(k) = &args.kind
+        && !s1bridge_indicators::IndicatorType::ALL
+            .iter()
+            .any(|t| t.as_str() == k.to_ascii_lowercase())
+    {
+        return Err(usage(format!(
+            "--type {k:?}: use ipv4, ipv6, cidr, domain, url, sha1, sha256 or md5"
+        )));
+    }
+    let store = open_store(db.as_deref()).await?;
+    let ours = match (args.ours, args.foreign) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    };
+    let mut targets = args.target.clone();
+    targets.sort();
+    targets.dedup();
+    let mut found = Vec::new();
+    let filter = IndicatorFilter {
+        console: args.console.clone(),
+        ours,
+        kind: args.kind.as_ref().map(|k| k.to_ascii_lowercase()),
+        ..Default::default()
+    };
+    if targets.is_empty() {
+        found = store.list_indicators(&filter).await?;
+    } else {
+        for t in targets {
+            found.extend(
+                store
+                    .list_indicators(&IndicatorFilter {
+                        target: Some(t.as_str().into()),
+                        ..filter.clone()
+                    })
+                    .await?,
+            );
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&found)?);
+    } else if found.is_empty() {
+        println!(
+            "No indicators match. `s1bridge iocs push FILE` records what it creates or finds; \
+             `s1bridge iocs backfill` imports what the console already has."
+        );
+    } else {
+        print!(
+            "{}",
+            table(
+                &[
+                    "VALUE",
+                    "TYPE",
+                    "TARGET",
+                    "OS/SCOPE",
+                    "OURS",
+                    "STATE",
+                    "EXPIRES",
+                    "LAST SEEN"
+                ],
+                &list_rows(&found)
+            )
+        );
+        let ours = found.iter().filter(|i| i.ours).count();
+        let missing = found
+            .iter()
+            .filter(|i| i.state == IndicatorState::Missing)
+            .count();
+        println!(
+            "{} indicator object value(s): {ours} ours, {} foreign, {missing} missing",
+            found.len(),
+            found.len() - ours
+        );
+    }
+    Ok(0)
 }

@@ -932,3 +932,128 @@ fn ui_esc(s: &str) -> String {
         .replace('"', "&quot;")
         .replace('\'', "&#39;")
 }
+
+#[tokio::test]
+async fn indicators_with_filters_pages_and_the_page() {
+    use s1bridge_store::{IndicatorState, IndicatorUpsert};
+
+    let h = sim_small().await;
+    // Before any push or backfill: an empty list.
+    let empty = get(&h, "/api/v1/indicators").await;
+    assert_eq!(empty["items"], serde_json::json!([]));
+    let rec = |target: &str, id: &str, kind: &str, value: &str, ours: bool| IndicatorUpsert {
+        target: target.into(),
+        object_id: id.into(),
+        kind: kind.into(),
+        value: value.into(),
+        os_type: (target == "blocklist").then(|| "windows".to_string()),
+        direction: None,
+        description: None,
+        ours,
+        expires_at: None,
+        state: Some(if ours {
+            IndicatorState::Created
+        } else {
+            IndicatorState::Imported
+        }),
+    };
+    let sha = "a".repeat(40);
+    h.store
+        .upsert_indicators(
+            "lab",
+            &[
+                rec("blocklist", "1", "sha1", &sha, true),
+                rec("firewall", "2", "ipv4", "203.0.113.7", true),
+                rec("firewall", "3", "domain", "bad.example", false),
+                rec("firewall", "3", "domain", "worse.example", false),
+                rec("ti", "u1", "domain", "bad.example", false),
+            ],
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let all = all_pages(&h, "/api/v1/indicators?limit=2").await;
+    assert_eq!(all.len(), 5);
+    assert_eq!(all[0]["value"], sha.as_str());
+    assert_eq!(all[0]["type"], "sha1");
+    assert_eq!(all[0]["ours"], true);
+    let foreign = all_pages(&h, "/api/v1/indicators?console=lab&ours=false").await;
+    assert_eq!(
+        strings(&foreign, "value"),
+        ["bad.example", "worse.example", "bad.example"]
+    );
+    let fw = all_pages(&h, "/api/v1/indicators?target=firewall&type=domain").await;
+    assert_eq!(fw.len(), 2);
+    let v = all_pages(&h, "/api/v1/indicators?value=bad.example&state=imported").await;
+    assert_eq!(v.len(), 2);
+    for bad in [
+        "/api/v1/indicators?target=router",
+        "/api/v1/indicators?type=ssdeep",
+        "/api/v1/indicators?state=lost",
+        "/api/v1/indicators?ours=maybe",
+    ] {
+        expect_error(
+            &h.state,
+            "GET",
+            bad,
+            Some(&h.read),
+            None,
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+        )
+        .await;
+    }
+    expect_error(
+        &h.state,
+        "GET",
+        "/api/v1/indicators?cursor=bogus",
+        Some(&h.read),
+        None,
+        StatusCode::BAD_REQUEST,
+        "invalid_cursor",
+    )
+    .await;
+    expect_error(
+        &h.state,
+        "GET",
+        "/api/v1/indicators?console=nope",
+        Some(&h.read),
+        None,
+        StatusCode::NOT_FOUND,
+        "unknown_console",
+    )
+    .await;
+    expect_error(
+        &h.state,
+        "GET",
+        "/api/v1/indicators",
+        None,
+        None,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+
+    let html = |uri: &'static str| {
+        let h = &h;
+        async move {
+            let req = Request::builder()
+                .uri(uri)
+                .header(header::COOKIE, format!("s1bridge_key={}", h.read))
+                .body(Body::empty())
+                .unwrap();
+            let resp = app(h.state.clone()).oneshot(req).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK, "{uri}");
+            let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            String::from_utf8_lossy(&body).to_string()
+        }
+    };
+    let page = html("/ui/indicators?owner=foreign").await;
+    assert!(page.contains("id=\"indicators\""), "{page}");
+    assert!(page.contains("worse.example"), "{page}");
+    assert!(!page.contains("203.0.113.7"), "{page}");
+    let page = html("/ui").await;
+    assert!(page.contains("Indicators (ours)"), "{page}");
+}

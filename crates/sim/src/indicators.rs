@@ -8,14 +8,21 @@
 //! INVENTED (no capture exists): the "Already Exists" answer for a firewall rule with the same
 //! name or an IOC with the same type, value and source; the defaults a created rule gets
 //! (`direction: any`, `location.type: all`).
+//!
+//! Firewall rules are answered with every key of the console's rule schema (the Swagger example
+//! in `firewall-control-create-response.swagger-example.json`: `location`, `osType`, `tagIds`,
+//! `tags`, `localHost`, `remotePort` …); `remoteHosts[].values` holds up to 5,000 values
+//! (Swagger `maxItems`), so one rule may block many addresses or domains.
 
 use chrono::{Duration, SecondsFormat, Utc};
 use s1bridge_api::indicators::{
-    BLACK_HASH, FirewallRule, FirewallRuleCreate, FirewallRuleDelete, Ioc, IocCreate, IocDelete,
-    Restriction, RestrictionCreate, RestrictionDelete, ScopeFilter,
+    BLACK_HASH, FirewallRule, FirewallRuleCreate, FirewallRuleDelete, HostSpec, Ioc, IocCreate,
+    IocDelete, REMOTE_HOST_VALUES_MAX, Restriction, RestrictionCreate, RestrictionDelete,
+    ScopeFilter,
 };
 use s1bridge_api::wire::Affected;
 use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
 
 use crate::query::{ApiError, Params, data, list, list_params, page_small};
 use crate::{Inner, lock};
@@ -69,6 +76,56 @@ fn scope_name(f: &ScopeFilter) -> (&'static str, Option<String>) {
     } else {
         ("global", None)
     }
+}
+
+fn remote_host_problems(hosts: &[HostSpec], problems: &mut Vec<String>) {
+    for h in hosts {
+        if !matches!(
+            h.kind.as_str(),
+            "any" | "cidr" | "range" | "addresses" | "fqdn"
+        ) {
+            problems.push(
+                "data.remoteHosts.type: Must be one of: any, cidr, range, addresses, fqdn.".into(),
+            );
+        } else if h.kind != "any" && h.values.is_empty() {
+            problems.push("data.remoteHosts.values: Must not be empty.".into());
+        } else if h.values.len() > REMOTE_HOST_VALUES_MAX {
+            problems.push(format!(
+                "data.remoteHosts.values: Longer than maximum length {REMOTE_HOST_VALUES_MAX}."
+            ));
+        }
+    }
+}
+
+/// A rule as the console answers it: every key of its schema (values the simulator does not
+/// model are the schema's empty forms).
+fn render_rule(r: &FirewallRule) -> Value {
+    let mut v = serde_json::to_value(r).unwrap_or_default();
+    if let Value::Object(m) = &mut v {
+        let extra = json!({
+            "location": {"type": "all", "values": []},
+            "osType": r.os_types.first().cloned().unwrap_or_default(),
+            "tagIds": [],
+            "tags": [],
+            "tagNames": [],
+            "tag": "",
+            "localHost": {},
+            "remoteHost": {},
+            "localPort": {},
+            "remotePort": {},
+            "application": {},
+            "protocol": "any",
+            "productId": "",
+            "creatorId": "1900000000000000000",
+            "editable": true,
+        });
+        if let Value::Object(e) = extra {
+            for (k, x) in e {
+                m.entry(k).or_insert(x);
+            }
+        }
+    }
+    v
 }
 
 fn fail(problems: Vec<String>) -> Result<(), ApiError> {
@@ -199,7 +256,7 @@ impl Inner {
             .map(|r| (r.id.as_str(), r))
             .collect();
         let (page, pg) = page_small(items, &lp)?;
-        Ok(list(page, pg))
+        Ok(list(page.iter().map(render_rule).collect::<Vec<_>>(), pg))
     }
 
     pub(crate) fn create_firewall_rule(&self, body: &[u8]) -> Result<Vec<u8>, ApiError> {
@@ -226,19 +283,7 @@ impl Inner {
                 OS_TYPES.join(", ")
             ));
         }
-        for h in &d.remote_hosts {
-            if !matches!(
-                h.kind.as_str(),
-                "any" | "cidr" | "range" | "addresses" | "fqdn"
-            ) {
-                problems.push(
-                    "data.remoteHosts.type: Must be one of: any, cidr, range, addresses, fqdn."
-                        .into(),
-                );
-            } else if h.kind != "any" && h.values.is_empty() {
-                problems.push("data.remoteHosts.values: Must not be empty.".into());
-            }
-        }
+        remote_host_problems(&d.remote_hosts, &mut problems);
         scope_problems(&req.filter, &mut problems);
         fail(problems)?;
         let mut st = lock(&self.indicators);
@@ -269,13 +314,14 @@ impl Inner {
             updated_at: Some(at),
         };
         st.rules.push(rule.clone());
-        Ok(data(rule))
+        Ok(data(render_rule(&rule)))
     }
 
     /// `PUT /firewall-control/{id}`: changes the given fields of a rule (how someone edits a
-    /// rule in the console; the path takes the rule id, research §6.9).
+    /// rule in the console, and how s1bridge adds values to or removes values from its batched
+    /// rules; the path takes the rule id, research §6.9). Fields left out keep their value.
     pub(crate) fn update_firewall_rule(&self, id: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-        let req: serde_json::Value = parse_body(body)?;
+        let req: Value = parse_body(body)?;
         let d = req.get("data").cloned().unwrap_or_default();
         let text = |k: &str| d.get(k).and_then(|v| v.as_str()).map(str::to_owned);
         let mut problems = Vec::new();
@@ -289,8 +335,44 @@ impl Inner {
         {
             problems.push("data.status: Must be one of: Enabled, Disabled.".into());
         }
+        if let Some(n) = text("name")
+            && (n.trim().is_empty() || n.chars().count() > 200)
+        {
+            problems.push("data.name: Length must be between 1 and 200.".into());
+        }
+        let hosts: Option<Vec<HostSpec>> = match d.get("remoteHosts") {
+            None | Some(Value::Null) => None,
+            Some(h) => match serde_json::from_value::<Vec<HostSpec>>(h.clone()) {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    problems.push(format!("data.remoteHosts: {e}"));
+                    None
+                }
+            },
+        };
+        if let Some(h) = &hosts {
+            remote_host_problems(h, &mut problems);
+        }
+        let os_types: Option<Vec<String>> = d
+            .get("osTypes")
+            .and_then(|v| serde_json::from_value(v.clone()).ok());
+        if let Some(o) = &os_types
+            && (o.is_empty() || o.iter().any(|x| !OS_TYPES.contains(&x.as_str())))
+        {
+            problems.push(format!(
+                "data.osTypes: Must be a non-empty list of: {}.",
+                OS_TYPES.join(", ")
+            ));
+        }
         fail(problems)?;
         let mut st = lock(&self.indicators);
+        if let Some(n) = text("name")
+            && st.rules.iter().any(|r| r.name == n && r.id != id)
+        {
+            return Err(ApiError::AlreadyExists(format!(
+                "Firewall rule with name {n:?} already exists"
+            )));
+        }
         let rule = st
             .rules
             .iter_mut()
@@ -305,8 +387,20 @@ impl Inner {
         if let Some(n) = text("description") {
             rule.description = Some(n);
         }
+        if let Some(n) = text("name") {
+            rule.name = n;
+        }
+        if let Some(dir) = text("direction") {
+            rule.direction = Some(dir);
+        }
+        if let Some(h) = hosts {
+            rule.remote_hosts = h;
+        }
+        if let Some(o) = os_types {
+            rule.os_types = o;
+        }
         rule.updated_at = Some(now());
-        Ok(data(rule.clone()))
+        Ok(data(render_rule(rule)))
     }
 
     pub(crate) fn delete_firewall_rules(&self, body: &[u8]) -> Result<Vec<u8>, ApiError> {

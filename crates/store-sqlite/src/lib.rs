@@ -33,6 +33,7 @@ mod access;
 mod ai_agents;
 mod checkpointer;
 mod findings;
+mod indicators;
 mod service;
 
 /// The embedded migrations, in order. Migration `n` brings the schema to version `n`.
@@ -44,10 +45,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/0005_access.sql")),
     (6, include_str!("../migrations/0006_ai_agents.sql")),
     (7, include_str!("../migrations/0007_service.sql")),
+    (8, include_str!("../migrations/0008_indicators.sql")),
 ];
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// The feature whose pass `complete_full_pass` finishes.
 const DEVICES_FEATURE: &str = "devices";
@@ -2209,6 +2211,52 @@ impl Store for SqliteStore {
     }
     async fn get_sealed_token(&self, console: &str) -> Result<Option<SealedToken>> {
         self.service_get_sealed_token(console).await
+    }
+
+    // --- Indicators (issue 5): implemented in `indicators.rs`.
+
+    async fn upsert_indicators(
+        &self,
+        console: &str,
+        records: &[s1bridge_store::IndicatorUpsert],
+        at: DateTime<Utc>,
+    ) -> Result<s1bridge_store::IndicatorUpsertStats> {
+        let console = console.to_string();
+        let records = records.to_vec();
+        self.with_writer(move |conn| indicators::upsert(conn, &console, &records, at))
+            .await
+    }
+
+    async fn set_indicator_states(
+        &self,
+        console: &str,
+        updates: &[(s1bridge_store::IndicatorRef, s1bridge_store::IndicatorState)],
+        at: DateTime<Utc>,
+    ) -> Result<u64> {
+        let console = console.to_string();
+        let updates = updates.to_vec();
+        self.with_writer(move |conn| indicators::set_states(conn, &console, &updates, at))
+            .await
+    }
+
+    async fn delete_indicators(
+        &self,
+        console: &str,
+        refs: &[s1bridge_store::IndicatorRef],
+    ) -> Result<u64> {
+        let console = console.to_string();
+        let refs = refs.to_vec();
+        self.with_writer(move |conn| indicators::delete(conn, &console, &refs))
+            .await
+    }
+
+    async fn list_indicators(
+        &self,
+        filter: &s1bridge_store::IndicatorFilter,
+    ) -> Result<Vec<s1bridge_store::StoredIndicator>> {
+        let filter = filter.clone();
+        self.with_reader(move |conn| indicators::list(conn, &filter))
+            .await
     }
 }
 

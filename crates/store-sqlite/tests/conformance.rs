@@ -78,6 +78,7 @@ async fn migrates_an_empty_file_and_reopens() {
             "finding_ids_upto",
             "finding_transitions",
             "findings",
+            "indicators",
             "run_features",
             "sealed_credentials",
             "sync_runs",

@@ -12,6 +12,7 @@ mod access;
 mod ai_agents;
 mod audit;
 mod findings;
+mod indicators;
 mod model;
 mod service;
 #[cfg(feature = "testkit")]
@@ -21,12 +22,15 @@ mod testkit_access;
 #[cfg(feature = "testkit")]
 mod testkit_ai_agents;
 #[cfg(feature = "testkit")]
+mod testkit_indicators;
+#[cfg(feature = "testkit")]
 mod testkit_service;
 
 pub use access::*;
 pub use ai_agents::*;
 pub use audit::*;
 pub use findings::*;
+pub use indicators::*;
 pub use model::*;
 pub use service::*;
 
@@ -322,6 +326,38 @@ pub trait Store: Send + Sync {
     /// Create or replace the sealed token of a console.
     async fn put_sealed_token(&self, token: &SealedToken) -> Result<()>;
     async fn get_sealed_token(&self, console: &str) -> Result<Option<SealedToken>>;
+
+    // --- Indicators (issue 5): console objects holding indicator values; see `indicators.rs`.
+
+    /// Record what a push or a backfill saw, in one transaction. The key of a row is (console,
+    /// target, object_id, kind, value). A new key is inserted with `first_seen_at =
+    /// last_seen_at = state_at = at` and the record's state (`Imported` when it gives none); an
+    /// existing one keeps `first_seen_at`, takes `last_seen_at = at` and every other field from
+    /// the record, and keeps its state and `state_at` when the record gives no state (otherwise
+    /// takes it, with `state_at = at`). A record repeated within the call is one insert, then an
+    /// update. An empty target, object_id, kind or value fails the whole call and nothing is
+    /// stored.
+    async fn upsert_indicators(
+        &self,
+        console: &str,
+        records: &[IndicatorUpsert],
+        at: DateTime<Utc>,
+    ) -> Result<IndicatorUpsertStats>;
+    /// Set the state (and `state_at = at`) of every stored row of `console` each ref matches
+    /// (see [`IndicatorRef`]); `last_seen_at` is not changed. Returns the rows changed. One
+    /// transaction.
+    async fn set_indicator_states(
+        &self,
+        console: &str,
+        updates: &[(IndicatorRef, IndicatorState)],
+        at: DateTime<Utc>,
+    ) -> Result<u64>;
+    /// Delete every stored row of `console` each ref matches (a prune removed the object or the
+    /// value from it). Returns the rows deleted. One transaction.
+    async fn delete_indicators(&self, console: &str, refs: &[IndicatorRef]) -> Result<u64>;
+    /// Rows matching every filter, ordered by console, target, kind, value, os_type (none
+    /// first), object_id.
+    async fn list_indicators(&self, filter: &IndicatorFilter) -> Result<Vec<StoredIndicator>>;
 }
 
 /// Scope filters a console or a run is restricted to.

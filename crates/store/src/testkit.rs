@@ -30,6 +30,7 @@ use crate::{
 };
 
 pub use crate::testkit_access::*;
+pub use crate::testkit_indicators::*;
 pub use crate::testkit_service::*;
 
 /// A store under test, plus whatever must live as long as it (e.g. a temporary directory).
@@ -112,6 +113,8 @@ macro_rules! store_conformance_tests {
             check_ai_eviction_and_filters,
             check_api_keys_lifecycle,
             check_sealed_tokens,
+            check_indicator_upsert_keeps_first_seen_and_state,
+            check_indicator_states_deletes_and_filters,
         );
     };
 }

@@ -19,6 +19,7 @@ use crate::error::ApiError;
 pub mod access;
 pub mod ai_agents;
 pub mod devices;
+pub mod indicators;
 pub mod vulnerabilities;
 
 /// Every feature module of this build, in navigation order.
@@ -28,6 +29,7 @@ pub fn modules() -> Vec<Box<dyn FeatureModule>> {
         Box::new(vulnerabilities::Vulnerabilities),
         Box::new(access::Access),
         Box::new(ai_agents::AiAgents),
+        Box::new(indicators::Indicators),
     ]
 }
 

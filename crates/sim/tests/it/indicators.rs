@@ -126,3 +126,55 @@ async fn iocs_are_stored_with_capped_validity_and_deleted_by_uuid() {
     let r = send(&sim, "DELETE", "/threat-intelligence/iocs", &del).await;
     assert_eq!(r.json()["data"]["affected"], 1);
 }
+
+/// A rule is answered with every key of the console's rule schema (the Swagger example sample),
+/// `remoteHosts[].values` takes several values (up to 5,000), and the update changes the hosts.
+#[tokio::test]
+async fn firewall_rules_have_the_sample_shape_and_take_many_values() {
+    let sim = start(SimConfig::default()).await;
+    let example = sample("firewall-control-create-response.swagger-example.json");
+    let mut body = sample("firewall-control-create-block-request.splunk-soar.json");
+    body["data"]["remoteHosts"] =
+        json!([{"type": "fqdn", "values": ["a.example", "b.example", "c.example"]}]);
+    let r = send(&sim, "POST", "/firewall-control", &body).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let rule = r.json()["data"].clone();
+    let keys = |v: &Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&rule), keys(&example["data"]));
+    assert_eq!(
+        rule["remoteHosts"][0]["values"].as_array().unwrap().len(),
+        3
+    );
+    let listed = get(&sim, "/firewall-control?tenant=true").await.json();
+    assert_eq!(keys(&listed["data"][0]), keys(&example["data"]));
+
+    // The update replaces the hosts; more than 5,000 values are refused.
+    let id = rule["id"].as_str().unwrap();
+    let r = send(
+        &sim,
+        "PUT",
+        &format!("/firewall-control/{id}"),
+        &json!({"data": {"remoteHosts": [{"type": "fqdn", "values": ["a.example"]}]}}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.json()["data"]["remoteHosts"][0]["values"],
+        json!(["a.example"])
+    );
+    let many: Vec<String> = (0..5001).map(|n| format!("h{n}.example")).collect();
+    let mut big = body.clone();
+    big["data"]["name"] = json!("big");
+    big["data"]["remoteHosts"] = json!([{"type": "fqdn", "values": many}]);
+    let r = send(&sim, "POST", "/firewall-control", &big).await;
+    assert_eq!(r.status, 400);
+    assert!(
+        String::from_utf8_lossy(&r.body).contains("5000"),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+}
