@@ -12,6 +12,7 @@ mod access;
 mod ai_agents;
 mod audit;
 mod findings;
+mod jobs;
 mod model;
 mod service;
 #[cfg(feature = "testkit")]
@@ -27,6 +28,7 @@ pub use access::*;
 pub use ai_agents::*;
 pub use audit::*;
 pub use findings::*;
+pub use jobs::*;
 pub use model::*;
 pub use service::*;
 
