@@ -28,7 +28,7 @@ pub struct ServeArgs {
 }
 
 /// The schedules of every configured console, checked against this build's features.
-fn plans(config: &Config) -> Result<Vec<ConsolePlan>> {
+pub(crate) fn plans(config: &Config) -> Result<Vec<ConsolePlan>> {
     let mut plans = Vec::new();
     for c in &config.consoles {
         let mut schedules = Vec::new();
@@ -46,7 +46,7 @@ fn plans(config: &Config) -> Result<Vec<ConsolePlan>> {
     Ok(plans)
 }
 
-async fn signal() {
+pub(crate) async fn signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

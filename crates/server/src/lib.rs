@@ -28,6 +28,7 @@ pub mod page;
 pub mod runner;
 pub mod scheduler;
 mod ui;
+pub mod worker;
 
 pub use runner::{ConsoleBackend, RunSummary, Runner, SyncPhase, SyncState, Trigger};
 
