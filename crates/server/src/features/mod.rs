@@ -20,6 +20,7 @@ pub mod access;
 pub mod ai_agents;
 pub mod devices;
 pub mod vulnerabilities;
+pub mod workers;
 
 /// Every feature module of this build, in navigation order.
 pub fn modules() -> Vec<Box<dyn FeatureModule>> {
@@ -28,6 +29,7 @@ pub fn modules() -> Vec<Box<dyn FeatureModule>> {
         Box::new(vulnerabilities::Vulnerabilities),
         Box::new(access::Access),
         Box::new(ai_agents::AiAgents),
+        Box::new(workers::Workers),
     ]
 }
 
