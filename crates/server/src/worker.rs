@@ -420,16 +420,23 @@ async fn run_job(
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(opts.lease / 3);
             tick.tick().await;
+            let mut renewed = tokio::time::Instant::now();
             loop {
                 tick.tick().await;
                 match queue.renew(&lease, opts.lease).await {
-                    Ok(true) => {}
+                    Ok(true) => renewed = tokio::time::Instant::now(),
                     Ok(false) => {
                         let _ = lost_tx.send(true);
                         return;
                     }
                     Err(e) => {
-                        tracing::warn!(job_id = lease.job_id, error = %e, "Could not renew the lease; retrying.")
+                        tracing::warn!(job_id = lease.job_id, error = %e, "Could not renew the lease; retrying.");
+                        // Unrenewed for a whole lease: another worker may hold the job now, and
+                        // two syncs of one console must never overlap.
+                        if renewed.elapsed() >= opts.lease {
+                            let _ = lost_tx.send(true);
+                            return;
+                        }
                     }
                 }
                 if !run_recorded
@@ -481,7 +488,7 @@ async fn run_job(
     // The sync future is dropped: stop its run (its committed pages and checkpoints stay).
     let reason = if why == "lost" {
         format!(
-            "worker {} lost the lease of job {} (another worker re-claimed it)",
+            "worker {} lost the lease of job {} (re-claimed by another worker, or not renewable for a whole lease)",
             opts.worker, job.job_id
         )
     } else {
