@@ -189,10 +189,16 @@ pub async fn jobs(db: Option<String>, config: Config, args: JobsArgs) -> Result<
             only,
             json,
         } => {
-            let mut features = Vec::new();
+            let mut parsed = Vec::new();
             for f in &only {
-                features.push(Feature::parse(f).map_err(usage)?.as_str().to_string());
+                let f = Feature::parse(f).map_err(usage)?;
+                if !parsed.contains(&f) {
+                    parsed.push(f);
+                }
             }
+            // The engine's order (vulnerabilities use the device inventory).
+            parsed.sort_by_key(|f| Feature::AVAILABLE.iter().position(|a| a == f));
+            let features: Vec<String> = parsed.iter().map(|f| f.as_str().to_string()).collect();
             if config.console(&console).is_none() {
                 let known = match open_store(db.as_deref()).await {
                     Ok(store) => store.get_console(&console).await?.is_some(),

@@ -114,6 +114,53 @@ async fn the_service_shows_workers_and_the_jobs_they_run() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("invalid_parameter"), "{body}");
 
+    // An admin queues a sync for the workers; a read key may not.
+    let post = |key: String, body: &'static str| {
+        let state = state.clone();
+        async move {
+            let req = Request::post("/api/v1/consoles/lab/jobs")
+                .header(header::AUTHORIZATION, format!("Bearer {key}"))
+                .body(Body::from(body))
+                .unwrap();
+            let resp = app(state).oneshot(req).await.unwrap();
+            let status = resp.status();
+            let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            (status, String::from_utf8_lossy(&bytes).to_string())
+        }
+    };
+    let (status, _) = post(h.read.clone(), "").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = post(
+        h.admin.clone(),
+        r#"{"features": ["vulnerabilities", "devices"]}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let job: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        job["state"], "queued",
+        "behind nothing: lab has no running job"
+    );
+    assert_eq!(job["trigger"], "manual");
+    assert_eq!(
+        job["features"],
+        serde_json::json!(["devices", "vulnerabilities"]),
+        "in the engine's order"
+    );
+    let (status, body) = post(h.admin.clone(), r#"{"features": ["teleport"]}"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("unknown_feature"), "{body}");
+    let queued = queue
+        .list_jobs(&s1bridge_store::JobFilter {
+            console: Some("lab".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 2, "the tick and the manual job");
+
     // The dashboard: the workers page and the navigation entry.
     let (status, page) = get(&state, "/ui/workers", &h.read, true).await;
     assert_eq!(status, StatusCode::OK);

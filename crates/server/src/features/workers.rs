@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Html;
 use axum::routing::get;
@@ -89,6 +90,74 @@ async fn jobs(
     let filter = job_filter(&q)?;
     let jobs = queue(&state)?.list_jobs(&filter).await?;
     Ok(Json(JobList { jobs }))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct EnqueueRequest {
+    /// Default: every feature of this build.
+    #[serde(default)]
+    features: Vec<String>,
+}
+
+/// Queue a sync of a console for the workers (`s1bridge jobs enqueue`): 202 with the job.
+async fn enqueue(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Job>)> {
+    let queue = queue(&state)?;
+    state.console(&name).await?;
+    let req: EnqueueRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        EnqueueRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(
+                "invalid_body",
+                format!("the body must be JSON like {{\"features\": [\"devices\"]}}: {e}"),
+            )
+        })?
+    };
+    let mut features: Vec<String> = Vec::new();
+    for f in &req.features {
+        let f = s1bridge_sync::Feature::parse(f)
+            .map_err(|m| ApiError::bad_request("unknown_feature", m))?;
+        if !features.iter().any(|x| x == f.as_str()) {
+            features.push(f.as_str().to_string());
+        }
+    }
+    // The engine's order (vulnerabilities use the device inventory).
+    features.sort_by_key(|f| {
+        s1bridge_sync::Feature::AVAILABLE
+            .iter()
+            .position(|a| a.as_str() == f)
+    });
+    if features.is_empty() {
+        features = s1bridge_sync::Feature::AVAILABLE
+            .iter()
+            .map(|f| f.as_str().to_string())
+            .collect();
+    }
+    let now = chrono::Utc::now();
+    let outcome = queue
+        .enqueue(&s1bridge_store::NewJob {
+            console: name.clone(),
+            features,
+            scheduled_for: now,
+            not_before: now,
+            trigger: "manual".into(),
+            skip_if_busy: false,
+        })
+        .await?;
+    let id = match outcome {
+        s1bridge_store::Enqueued::Queued(id)
+        | s1bridge_store::Enqueued::Skipped(id)
+        | s1bridge_store::Enqueued::Exists(id) => id,
+    };
+    let job = queue
+        .get_job(id)
+        .await?
+        .ok_or_else(|| ApiError::internal(format!("job {id} vanished")))?;
+    Ok((StatusCode::ACCEPTED, Json(job)))
 }
 
 fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
@@ -266,6 +335,16 @@ impl FeatureModule for Workers {
                 admin: false,
                 handler: get(jobs),
             },
+            Endpoint {
+                method: Method::Post,
+                path: "/api/v1/consoles/{name}/jobs",
+                summary: "Queue a sync of the console for the workers (`s1bridge jobs enqueue`); body optional `{\"features\": [\"devices\"]}`. It waits behind the console's running job. 202 with the job; 404 `no_queue` without a queue.",
+                params: vec![Param::path("name", "The console name.")],
+                response: "Job",
+                status: 202,
+                admin: true,
+                handler: axum::routing::post(enqueue),
+            },
         ]
     }
 
@@ -288,6 +367,10 @@ impl FeatureModule for Workers {
                     workers: vec![worker],
                 })
                 .unwrap_or_default(),
+            ),
+            (
+                "Job",
+                serde_json::to_value(sample_job()).unwrap_or_default(),
             ),
             (
                 "JobList",
