@@ -161,6 +161,33 @@ async fn the_service_shows_workers_and_the_jobs_they_run() {
         .unwrap();
     assert_eq!(queued.len(), 2, "the tick and the manual job");
 
+    // With a queue, the dashboard's "Sync now" hands the sync to the workers.
+    let resp = app(state.clone())
+        .oneshot(
+            Request::post("/ui/consoles/lab/sync")
+                .header(header::COOKIE, format!("s1bridge_key={}", h.admin))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(resp.status().is_redirection(), "{:?}", resp.status());
+    assert_eq!(resp.headers()[header::LOCATION], "/ui/workers");
+    assert!(
+        state.runner.state("lab").is_none(),
+        "not run inside the service"
+    );
+    let lab = queue
+        .list_jobs(&s1bridge_store::JobFilter {
+            console: Some("lab".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(lab.len(), 3);
+    assert_eq!(lab[0].trigger, "manual");
+    assert_eq!(lab[0].features.len(), 4, "every feature");
+
     // The dashboard: the workers page and the navigation entry.
     let (status, page) = get(&state, "/ui/workers", &h.read, true).await;
     assert_eq!(status, StatusCode::OK);

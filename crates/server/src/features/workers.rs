@@ -99,26 +99,13 @@ struct EnqueueRequest {
     features: Vec<String>,
 }
 
-/// Queue a sync of a console for the workers (`s1bridge jobs enqueue`): 202 with the job.
-async fn enqueue(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    body: Bytes,
-) -> ApiResult<(StatusCode, Json<Job>)> {
-    let queue = queue(&state)?;
-    state.console(&name).await?;
-    let req: EnqueueRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        EnqueueRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_request(
-                "invalid_body",
-                format!("the body must be JSON like {{\"features\": [\"devices\"]}}: {e}"),
-            )
-        })?
-    };
+/// Queue a sync of `console` for the workers (the API's `POST …/jobs` and, with a queue, the
+/// dashboard's "Sync now"). Features in the engine's order; empty = every feature.
+pub async fn enqueue_sync(state: &AppState, console: &str, requested: &[String]) -> ApiResult<Job> {
+    let queue = queue(state)?;
+    state.console(console).await?;
     let mut features: Vec<String> = Vec::new();
-    for f in &req.features {
+    for f in requested {
         let f = s1bridge_sync::Feature::parse(f)
             .map_err(|m| ApiError::bad_request("unknown_feature", m))?;
         if !features.iter().any(|x| x == f.as_str()) {
@@ -140,7 +127,7 @@ async fn enqueue(
     let now = chrono::Utc::now();
     let outcome = queue
         .enqueue(&s1bridge_store::NewJob {
-            console: name.clone(),
+            console: console.to_string(),
             features,
             scheduled_for: now,
             not_before: now,
@@ -153,10 +140,30 @@ async fn enqueue(
         | s1bridge_store::Enqueued::Skipped(id)
         | s1bridge_store::Enqueued::Exists(id) => id,
     };
-    let job = queue
+    queue
         .get_job(id)
         .await?
-        .ok_or_else(|| ApiError::internal(format!("job {id} vanished")))?;
+        .ok_or_else(|| ApiError::internal(format!("job {id} vanished")))
+}
+
+/// Queue a sync of a console for the workers (`s1bridge jobs enqueue`): 202 with the job.
+async fn enqueue(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Job>)> {
+    queue(&state)?;
+    let req: EnqueueRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        EnqueueRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(
+                "invalid_body",
+                format!("the body must be JSON like {{\"features\": [\"devices\"]}}: {e}"),
+            )
+        })?
+    };
+    let job = enqueue_sync(&state, &name, &req.features).await?;
     Ok((StatusCode::ACCEPTED, Json(job)))
 }
 
