@@ -7,7 +7,8 @@
 //!    another worker, which abandons the dead run and resumes from its checkpoints: the console
 //!    finishes with every device and finding of the simulator, once.
 //! 2. The next tick: the two survivors sync every console exactly once more.
-//! 3. SIGTERM stops the survivors cleanly; the token is in no log and no job row.
+//! 3. SIGTERM while a survivor syncs: the sync stops, its run is closed `abandoned` and the job
+//!    goes back to the queue; both survivors exit 0. The token is in no log and no job row.
 //!
 //! Skips (with a message) when PostgreSQL is unreachable outside CI; fails in CI.
 
@@ -224,7 +225,7 @@ async fn three_workers_sync_twenty_consoles_once_per_tick_and_survive_a_sigkill(
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
     let sims = simulators().await;
-    let mut toml = String::from("[server]\njitter_seconds = 0\nshutdown_grace_seconds = 5\n");
+    let mut toml = String::from("[server]\njitter_seconds = 0\nshutdown_grace_seconds = 0\n");
     for (i, s) in sims.iter().enumerate() {
         toml.push_str(&format!(
             "[consoles.c{i:02}]\nurl = \"{}\"\ntoken = \"env:S1BRIDGE_WORKER_TEST_TOKEN\"\n\
@@ -412,6 +413,24 @@ async fn three_workers_sync_twenty_consoles_once_per_tick_and_survive_a_sigkill(
         .collect();
     assert_eq!(names, ["w1", "w2", "w3"]);
 
+    // --- SIGTERM in the middle of a sync: the job goes back to the queue (no grace here).
+    let queued = env.json(&[
+        "jobs",
+        "enqueue",
+        "--console",
+        SLOW,
+        "--only",
+        "devices,vulnerabilities",
+        "--json",
+    ]);
+    let manual = queued["job_id"].as_i64().unwrap();
+    wait_for("the manual job to run", Duration::from_secs(60), || {
+        env.jobs()
+            .into_iter()
+            .find(|j| j["job_id"] == manual && j["state"] == "running")
+    })
+    .await;
+
     // --- SIGTERM: the survivors stop cleanly.
     for (id, (child, log)) in workers.iter_mut() {
         let status = Command::new("kill")
@@ -440,6 +459,27 @@ async fn three_workers_sync_twenty_consoles_once_per_tick_and_survive_a_sigkill(
         let stopped = !w["stopped_at"].is_null();
         assert_eq!(stopped, w["worker"] != victim.as_str(), "{w:#}");
     }
+    let stopped = env
+        .jobs()
+        .into_iter()
+        .find(|j| j["job_id"] == manual)
+        .unwrap();
+    assert_eq!(stopped["state"], "queued", "released: {stopped:#}");
+    assert_eq!(stopped["attempts"], 0, "a release is not an attempt");
+    assert!(
+        stopped["last_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("was stopped"),
+        "{stopped:#}"
+    );
+    let runs = env.json(&["runs", "--console", SLOW, "--limit", "0", "--json"]);
+    let runs = runs.as_array().unwrap();
+    assert!(runs.iter().all(|r| r["status"] != "running"), "{runs:#?}");
+    assert!(
+        runs.iter().filter(|r| r["status"] == "abandoned").count() >= 2,
+        "the stopped sync's run is closed abandoned: {runs:#?}"
+    );
     let all = serde_json::to_string(&env.jobs()).unwrap();
     assert!(!all.contains(TOKEN), "a job row holds the token");
     drop(sims);
