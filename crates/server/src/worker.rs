@@ -49,6 +49,9 @@ pub struct WorkerOptions {
     /// A new scheduler enqueues ticks missed up to this long ago (the previous one may have died
     /// just before a tick); idempotent, so nothing is enqueued twice.
     pub catch_up: Duration,
+    /// Finished jobs older than this are deleted by the scheduler (hourly); the store's runs
+    /// keep the history.
+    pub keep_finished: Duration,
 }
 
 impl WorkerOptions {
@@ -64,6 +67,7 @@ impl WorkerOptions {
             grace: Duration::from_secs(10),
             plans: Vec::new(),
             catch_up: Duration::from_secs(120),
+            keep_finished: Duration::from_secs(30 * 86400),
         }
     }
 }
@@ -203,6 +207,7 @@ async fn schedule_loop(
     }
     let mut lead: Option<Box<dyn Leadership>> = None;
     let mut cursor: DateTime<Utc> = Utc::now();
+    let mut last_prune: Option<tokio::time::Instant> = None;
     loop {
         if *stop.borrow() {
             break;
@@ -234,6 +239,16 @@ async fn schedule_loop(
             match enqueue_due(&*queue, &opts.plans, cursor, now).await {
                 Ok(()) => cursor = now,
                 Err(e) => tracing::warn!(error = %e, "Could not enqueue the due jobs; retrying."),
+            }
+            if last_prune
+                .is_none_or(|t: tokio::time::Instant| t.elapsed() >= Duration::from_secs(3600))
+            {
+                last_prune = Some(tokio::time::Instant::now());
+                match queue.prune_finished(opts.keep_finished).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(jobs = n, "Pruned old finished jobs."),
+                    Err(e) => tracing::warn!(error = %e, "Could not prune old finished jobs."),
+                }
             }
             match queue.fail_exhausted(opts.max_attempts).await {
                 Ok(0) => {}

@@ -547,6 +547,21 @@ impl JobQueue for PgJobQueue {
             .map_err(db)
     }
 
+    async fn prune_finished(&self, older_than: Duration) -> Result<u64> {
+        self.client()
+            .await?
+            .execute(
+                "DELETE FROM s1b_jobs j
+                 WHERE j.state IN ('done', 'failed', 'skipped')
+                   AND j.scheduled_for < now() - make_interval(secs => $1)
+                   AND j.job_id <> (SELECT k.job_id FROM s1b_jobs k WHERE k.console = j.console
+                                    ORDER BY k.scheduled_for DESC, k.job_id DESC LIMIT 1)",
+                &[&secs(older_than)],
+            )
+            .await
+            .map_err(db)
+    }
+
     async fn get_job(&self, job_id: i64) -> Result<Option<Job>> {
         let row = self
             .client()

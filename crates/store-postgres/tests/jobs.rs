@@ -435,3 +435,43 @@ async fn workers_are_listed_with_what_they_run() {
         "one worker may run several consoles"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn old_finished_jobs_are_pruned_but_not_live_ones_nor_a_consoles_newest() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let q = PgJobQueue::open(&db.url()).await.unwrap();
+    // "a": an old done job and a newer old done one (its newest); "b": an old queued one.
+    for t in [0, 1] {
+        q.enqueue(&job("a", tick(t), false)).await.unwrap();
+        let c = q.claim("w", "h:1", LONG, 3).await.unwrap().unwrap();
+        let done = JobOutcome::Done {
+            run_id: 1,
+            run_status: "ok".into(),
+        };
+        assert!(q.finish(&c.lease, &done).await.unwrap());
+    }
+    let Enqueued::Queued(b) = q.enqueue(&job("b", tick(0), true)).await.unwrap() else {
+        panic!()
+    };
+    // Nothing is old enough within a century.
+    assert_eq!(
+        q.prune_finished(Duration::from_secs(100 * 365 * 86400))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(q.prune_finished(Duration::from_secs(60)).await.unwrap(), 1);
+    let left = q.list_jobs(&JobFilter::default()).await.unwrap();
+    let mut ids: Vec<(String, DateTime<Utc>)> = left
+        .iter()
+        .map(|j| (j.console.clone(), j.scheduled_for))
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        [("a".to_string(), tick(1)), ("b".to_string(), tick(0))]
+    );
+    assert!(q.get_job(b).await.unwrap().is_some());
+}

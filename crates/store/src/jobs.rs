@@ -235,6 +235,9 @@ pub trait JobQueue: Send + Sync {
     /// Fail running jobs whose lease expired after `max_attempts` claims (a job that kills its
     /// workers is not retried for ever). Returns how many.
     async fn fail_exhausted(&self, max_attempts: i32) -> Result<u64>;
+    /// Delete finished jobs (`done`, `failed`, `skipped`) whose tick is older than `older_than`,
+    /// keeping each console's newest job. Returns how many. (The store's runs keep the history.)
+    async fn prune_finished(&self, older_than: Duration) -> Result<u64>;
     async fn get_job(&self, job_id: i64) -> Result<Option<Job>>;
     async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>>;
 
