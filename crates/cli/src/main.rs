@@ -27,6 +27,7 @@ mod serve_cmd;
 mod sim_cmd;
 mod token_cmd;
 mod vulns_cmd;
+mod worker_cmd;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -126,6 +127,10 @@ enum Command {
     Token(token_cmd::TokenArgs),
     /// Create, list and revoke the service's API keys.
     Keys(keys_cmd::KeysArgs),
+    /// PostgreSQL only: claim and run sync jobs next to other workers (--queue postgres://…).
+    Worker(worker_cmd::WorkerArgs),
+    /// The job queue of the workers: enqueue a sync, list jobs and workers.
+    Jobs(worker_cmd::JobsArgs),
 }
 
 #[derive(Args, Debug)]
@@ -296,6 +301,8 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Audit(args) => audit_cmd::run(db, args).await,
         Command::AiAgents(args) => ai_agents_cmd::run(db, args).await,
         Command::Iocs(args) => iocs_cmd::run(db, args).await,
+        Command::Worker(args) => worker_cmd::worker(db, config, args).await,
+        Command::Jobs(args) => worker_cmd::jobs(db, config, args).await,
     };
     match result {
         Ok(code) => code,

@@ -25,10 +25,14 @@ pub struct ServeArgs {
     /// Serve the API and dashboard only; run no scheduled sync.
     #[arg(long)]
     no_scheduler: bool,
+    /// Scale-out: the workers' job queue (postgres://…; default --db when it is a postgres://
+    /// URL). The service then shows the workers and jobs and leaves scheduling to the workers.
+    #[command(flatten)]
+    queue: crate::worker_cmd::QueueArgs,
 }
 
 /// The schedules of every configured console, checked against this build's features.
-fn plans(config: &Config) -> Result<Vec<ConsolePlan>> {
+pub(crate) fn plans(config: &Config) -> Result<Vec<ConsolePlan>> {
     let mut plans = Vec::new();
     for c in &config.consoles {
         let mut schedules = Vec::new();
@@ -46,7 +50,7 @@ fn plans(config: &Config) -> Result<Vec<ConsolePlan>> {
     Ok(plans)
 }
 
-async fn signal() {
+pub(crate) async fn signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -101,7 +105,17 @@ pub async fn run(db: Option<String>, config: Config, args: ServeArgs) -> Result<
     let keys = KeySource::from_env(&config);
     let backend = Arc::new(LiveBackend::new(config.clone(), store.clone(), keys));
     let runner = Runner::new(backend, store.clone(), Arc::new(Metrics::default()));
-    let state = AppState::new(store, runner.clone(), config.clone());
+    let mut state = AppState::new(store, runner.clone(), config.clone());
+    let queued = args.queue.queue.is_some()
+        || db
+            .as_deref()
+            .is_some_and(s1bridge_store_postgres::is_postgres_url);
+    if queued {
+        let url = crate::worker_cmd::queue_url(&args.queue, db.as_deref())?;
+        state = state.with_queue(crate::worker_cmd::open_queue(&url).await?);
+    }
+    // With a queue the workers run the schedules (one of them holds the scheduler lock).
+    let no_scheduler = args.no_scheduler || queued;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("listening on {addr} (is another process using the port?)"))?;
@@ -112,7 +126,9 @@ pub async fn run(db: Option<String>, config: Config, args: ServeArgs) -> Result<
          {} console(s), {} schedule(s){}",
         state.consoles().await?.len(),
         scheduled,
-        if args.no_scheduler {
+        if queued {
+            " (scheduling left to the workers of the job queue; /ui/workers shows them)"
+        } else if no_scheduler {
             " (scheduler off)"
         } else {
             ""
@@ -131,7 +147,7 @@ pub async fn run(db: Option<String>, config: Config, args: ServeArgs) -> Result<
         });
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let sched = if args.no_scheduler {
+    let sched = if no_scheduler {
         None
     } else {
         Some(tokio::spawn(scheduler::run(

@@ -28,6 +28,7 @@ pub mod page;
 pub mod runner;
 pub mod scheduler;
 mod ui;
+pub mod worker;
 
 pub use runner::{ConsoleBackend, RunSummary, Runner, SyncPhase, SyncState, Trigger};
 
@@ -77,6 +78,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     capabilities: Arc<Mutex<CapabilityCache>>,
     pub modules: Arc<Vec<Box<dyn features::FeatureModule>>>,
+    /// The job queue of the scale-out mode (PostgreSQL), when the service shows its workers.
+    pub queue: Option<Arc<dyn s1bridge_store::JobQueue>>,
 }
 
 impl AppState {
@@ -87,7 +90,14 @@ impl AppState {
             config,
             capabilities: Arc::default(),
             modules: Arc::new(features::modules()),
+            queue: None,
         }
+    }
+
+    /// Show the workers and jobs of this queue (`/api/v1/workers`, `/api/v1/jobs`, `/ui/workers`).
+    pub fn with_queue(mut self, queue: Arc<dyn s1bridge_store::JobQueue>) -> AppState {
+        self.queue = Some(queue);
+        self
     }
 
     /// The configured consoles, then those only registered in the store, by name.

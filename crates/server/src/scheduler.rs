@@ -153,3 +153,63 @@ async fn console_loop(
         }
     }
 }
+
+/// The schedule ticks of `plan` in `(after, until]`, features due at the same cron time merged
+/// and in the engine's order, oldest tick first. Pure: the service's scheduler and the job
+/// queue's (`s1bridge worker`) compute the same ticks from the same config.
+pub fn ticks_between(
+    plan: &ConsolePlan,
+    after: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Vec<(DateTime<Utc>, Vec<Feature>)> {
+    let mut by_tick: std::collections::BTreeMap<DateTime<Utc>, Vec<Feature>> =
+        std::collections::BTreeMap::new();
+    for (feature, schedule) in &plan.schedules {
+        let mut t = after;
+        while let Some(next) = schedule.next_after(t) {
+            if next > until {
+                break;
+            }
+            by_tick.entry(next).or_default().push(*feature);
+            t = next;
+        }
+    }
+    by_tick
+        .into_iter()
+        .map(|(tick, mut features)| {
+            features.sort_by_key(|f| Feature::AVAILABLE.iter().position(|a| a == f));
+            features.dedup();
+            (tick, features)
+        })
+        .collect()
+}
+
+/// A jitter for one tick of one console that every process computes alike (so a scheduler that
+/// takes over enqueues the same job): uniform in `[0, jitter]`, from a hash of both.
+pub fn stable_jitter(console: &str, tick: DateTime<Utc>, jitter: Duration) -> Duration {
+    let max_ms = u64::try_from(jitter.as_millis()).unwrap_or(u64::MAX);
+    if max_ms == 0 {
+        return Duration::ZERO;
+    }
+    // FNV-1a: stable across builds and platforms (std's hasher is not).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in console
+        .as_bytes()
+        .iter()
+        .chain(&tick.timestamp_millis().to_le_bytes())
+    {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let mut rng = fastrand::Rng::with_seed(h);
+    Duration::from_millis(rng.u64(0..=max_ms))
+}
+
+/// The next cron time of any of `plans` after `after`.
+pub fn next_tick(plans: &[ConsolePlan], after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    plans
+        .iter()
+        .flat_map(|p| p.schedules.iter())
+        .filter_map(|(_, s)| s.next_after(after))
+        .min()
+}

@@ -240,3 +240,50 @@ async fn shutdown_waits_for_the_grace_period_then_stops_runs() {
         Err(StartError::ShuttingDown)
     ));
 }
+
+#[test]
+fn ticks_between_merges_features_due_together_and_jitter_is_stable() {
+    let at = |m: u32, s: u32| Utc.with_ymd_and_hms(2026, 1, 1, 0, m, s).unwrap();
+    let plan = ConsolePlan {
+        console: "lab".into(),
+        jitter: Duration::from_secs(30),
+        schedules: vec![
+            (
+                Feature::Vulnerabilities,
+                Schedule::parse("*/2 * * * *").unwrap(),
+            ),
+            (Feature::Devices, Schedule::parse("* * * * *").unwrap()),
+        ],
+    };
+    let ticks = scheduler::ticks_between(&plan, at(0, 0), at(3, 0));
+    assert_eq!(
+        ticks,
+        vec![
+            (at(1, 0), vec![Feature::Devices]),
+            (at(2, 0), vec![Feature::Devices, Feature::Vulnerabilities]),
+            (at(3, 0), vec![Feature::Devices]),
+        ]
+    );
+    // (after, until]: the start is excluded, the end included.
+    assert_eq!(
+        scheduler::ticks_between(&plan, at(1, 0), at(1, 59)).len(),
+        0
+    );
+    assert_eq!(
+        scheduler::next_tick(std::slice::from_ref(&plan), at(1, 0)),
+        Some(at(2, 0))
+    );
+    // The same console and tick give the same jitter in every process; within its bound; other
+    // ticks or consoles spread out.
+    let j = scheduler::stable_jitter("lab", at(2, 0), plan.jitter);
+    assert_eq!(j, scheduler::stable_jitter("lab", at(2, 0), plan.jitter));
+    assert!(j <= plan.jitter);
+    let spread: std::collections::BTreeSet<Duration> = (0..20)
+        .map(|m| scheduler::stable_jitter(&format!("c{m}"), at(m, 0), plan.jitter))
+        .collect();
+    assert!(spread.len() > 10, "{spread:?}");
+    assert_eq!(
+        scheduler::stable_jitter("lab", at(2, 0), Duration::ZERO),
+        Duration::ZERO
+    );
+}

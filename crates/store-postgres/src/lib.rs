@@ -22,6 +22,9 @@ use tokio_postgres::config::SslMode;
 #[cfg(feature = "testkit")]
 pub mod testdb;
 
+pub mod jobs;
+pub use jobs::PgJobQueue;
+
 /// One embedded migration. Versions are applied in ascending order, each in its own transaction;
 /// the applied ones are recorded in `s1bridge_migrations`. 1..=99 belong to the store, 100.. to
 /// the job queue.
@@ -33,7 +36,14 @@ pub struct Migration {
 
 /// Every migration of this backend, in ascending version order. Append only; never edit one that
 /// has shipped.
-pub const MIGRATIONS: &[Migration] = &[];
+pub const MIGRATIONS: &[Migration] = &[
+    // 1..=99: the store (store.rs). 100..: the job queue (jobs.rs).
+    Migration {
+        version: 100,
+        name: "jobs",
+        sql: include_str!("../migrations/0100_jobs.sql"),
+    },
+];
 
 /// Key of the advisory lock held while migrating (`pg_advisory_xact_lock`), so that workers
 /// starting together apply each migration once. ("s1bmig" in ASCII.)

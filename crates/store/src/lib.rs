@@ -13,6 +13,7 @@ mod ai_agents;
 mod audit;
 mod findings;
 mod indicators;
+mod jobs;
 mod model;
 mod service;
 #[cfg(feature = "testkit")]
@@ -31,6 +32,7 @@ pub use ai_agents::*;
 pub use audit::*;
 pub use findings::*;
 pub use indicators::*;
+pub use jobs::*;
 pub use model::*;
 pub use service::*;
 

@@ -21,6 +21,7 @@ pub mod ai_agents;
 pub mod devices;
 pub mod indicators;
 pub mod vulnerabilities;
+pub mod workers;
 
 /// Every feature module of this build, in navigation order.
 pub fn modules() -> Vec<Box<dyn FeatureModule>> {
@@ -30,6 +31,7 @@ pub fn modules() -> Vec<Box<dyn FeatureModule>> {
         Box::new(access::Access),
         Box::new(ai_agents::AiAgents),
         Box::new(indicators::Indicators),
+        Box::new(workers::Workers),
     ]
 }
 

@@ -288,6 +288,13 @@ async fn sync_now(
     if let Some(Err(e)) = allowed {
         return e.page(&state);
     }
+    // With a job queue the workers run syncs: queue it and show the workers.
+    if state.queue.is_some() {
+        return match crate::features::workers::enqueue_sync(&state, &name, &[]).await {
+            Ok(_) => Redirect::to("/ui/workers").into_response(),
+            Err(e) => e.page(&state),
+        };
+    }
     match crate::api::start_sync(&state, &name, &[]).await {
         Ok(_) => Redirect::to(&format!("/ui/syncs/{}", enc(&name))).into_response(),
         Err(e) if e.code == "console_busy" => {
