@@ -19,6 +19,11 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use s1bridge_store::{Result, StoreError};
 use tokio_postgres::config::SslMode;
 
+mod access;
+mod ai_agents;
+mod findings;
+mod service;
+mod store;
 #[cfg(feature = "testkit")]
 pub mod testdb;
 
@@ -33,7 +38,11 @@ pub struct Migration {
 
 /// Every migration of this backend, in ascending version order. Append only; never edit one that
 /// has shipped.
-pub const MIGRATIONS: &[Migration] = &[];
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "store",
+    sql: include_str!("../migrations/0001_store.sql"),
+}];
 
 /// Key of the advisory lock held while migrating (`pg_advisory_xact_lock`), so that workers
 /// starting together apply each migration once. ("s1bmig" in ASCII.)
