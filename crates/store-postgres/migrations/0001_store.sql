@@ -113,10 +113,14 @@ CREATE TABLE watermarks (
 
 -- Vulnerability findings: the latest observation of each (console, endpoint, application,
 -- version, CVE), its lifecycle status, and every later status change. `fid` is the public id
--- (`FindingKey::finding_hash` as a signed 64-bit integer; text form 'f' + 16 hex digits). The
--- unique key leads with it, so one index serves both the upsert and lookups by public id.
+-- (`FindingKey::finding_hash` as a signed 64-bit integer; text form 'f' + 16 hex digits).
+-- Hash ids arrive in random order and inserting them into an index page by page touches a random
+-- leaf per row (it tripled the cost of a page in measurements); so, like SQLite, the findings a
+-- pass added are indexed by public id in bulk (sorted) into `finding_ids` when a findings pass
+-- completes, and until then are found among the findings stored after `finding_ids_upto.upto`
+-- (ids only grow: findings are never deleted).
 CREATE TABLE findings (
-    id                  BIGINT GENERATED ALWAYS AS IDENTITY,
+    id                  BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     fid                 BIGINT NOT NULL,
     console             TEXT COLLATE "C" NOT NULL,
     agent_id            TEXT COLLATE "C" NOT NULL,
@@ -157,11 +161,20 @@ CREATE TABLE findings (
     -- Written by every upsert: the status a page found it in when it reopened it (else NULL),
     -- so that the same statement can record the transition.
     reopen_from         TEXT,
-    UNIQUE (fid, console, agent_id, application, application_version, cve_id)
+    UNIQUE (console, agent_id, application, application_version, cve_id)
 ) WITH (fillfactor = 85);
 
-CREATE INDEX findings_status ON findings (console, status);
-CREATE INDEX findings_agent ON findings (console, agent_id);
+-- No index on status: every reader of it (pass completion, the queue, agents with active
+-- findings) reads all the console's findings through the unique key's (console, agent_id)
+-- prefix anyway, and each index costs every row of every page.
+
+CREATE TABLE finding_ids (
+    fid         BIGINT PRIMARY KEY,
+    finding_ref BIGINT NOT NULL
+);
+
+CREATE TABLE finding_ids_upto (upto BIGINT NOT NULL);
+INSERT INTO finding_ids_upto (upto) VALUES (0);
 
 -- Every status change after the first observation (which the findings row implies).
 CREATE TABLE finding_transitions (

@@ -62,7 +62,7 @@ FROM UNNEST(
        application_vendor, console_row_id, vendor_severity, cvss_score, cvss_version,
        published_at, detected_at, days_detected, console_status, mark_type, marked_by,
        marked_at, mark_reason, extra, priority, priority_rank, kev, factors)
-ON CONFLICT (fid, console, agent_id, application, application_version, cve_id) DO UPDATE SET
+ON CONFLICT (console, agent_id, application, application_version, cve_id) DO UPDATE SET
     computer_name = excluded.computer_name,
     application_vendor = excluded.application_vendor,
     console_row_id = excluded.console_row_id,
@@ -248,6 +248,13 @@ pub(crate) async fn apply_finding_page(
     let tx = client.transaction().await.map_err(db(DOING))?;
     let mut stats = FindingPageStats::default();
     if !findings.is_empty() {
+        // Shared with other pages; excludes `index_new_finding_ids` (see there).
+        tx.execute(
+            "SELECT pg_advisory_xact_lock_shared($1)",
+            &[&FINDING_IDS_LOCK],
+        )
+        .await
+        .map_err(db(DOING))?;
         let stmt = tx
             .prepare_cached(UPSERT_FINDINGS)
             .await
@@ -396,9 +403,68 @@ pub(crate) async fn complete_finding_pass(
     )
     .await
     .map_err(db(DOING))?;
+    index_new_finding_ids(&tx).await?;
     tx.commit().await.map_err(db(DOING))?;
     Ok(summary)
 }
+
+/// Key of the advisory lock between finding pages (shared) and the bulk id indexing
+/// (exclusive): while the indexer holds it no page is in flight, so every finding id allocated
+/// before it is committed or rolled back, and every one allocated after it is above the new
+/// `upto` ("s1bfid" in ASCII).
+const FINDING_IDS_LOCK: i64 = 0x7331_6266_6964;
+
+/// Add the findings stored since the last merge to `finding_ids`, sorted by public id (one bulk
+/// insert instead of a random index insert per row and page).
+async fn index_new_finding_ids(tx: &deadpool_postgres::Transaction<'_>) -> Result<()> {
+    const DOING: &str = "indexing the ids of new vulnerability findings";
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&FINDING_IDS_LOCK])
+        .await
+        .map_err(db(DOING))?;
+    let row = tx
+        .query_one(
+            "WITH bounds AS (
+                 SELECT (SELECT upto FROM finding_ids_upto) AS upto,
+                        (SELECT coalesce(max(id), 0) FROM findings) AS max
+             ), added AS (
+                 INSERT INTO finding_ids (fid, finding_ref)
+                 SELECT f.fid, f.id FROM findings f, bounds b
+                 WHERE f.id > b.upto AND f.id <= b.max
+                 ORDER BY f.fid, f.id
+                 ON CONFLICT (fid) DO NOTHING
+                 RETURNING 1
+             ), moved AS (
+                 UPDATE finding_ids_upto SET upto = (SELECT max FROM bounds)
+                 WHERE (SELECT max FROM bounds) > upto
+                 RETURNING 1
+             )
+             SELECT (SELECT count(*) FROM added),
+                    (SELECT count(*) FROM findings f, bounds b
+                     WHERE f.id > b.upto AND f.id <= b.max),
+                    (SELECT count(*) FROM moved)",
+            &[],
+        )
+        .await
+        .map_err(db(DOING))?;
+    let (added, pending): (i64, i64) = (col(&row, 0)?, col(&row, 1)?);
+    if added != pending {
+        // Two keys whose 64-bit ids collide (about 1 in 10^7 for a million findings): the
+        // first one keeps the id.
+        tracing::warn!(
+            colliding = pending - added,
+            "vulnerability findings whose finding id collides with another finding's; \
+             only the first one can be looked up by id"
+        );
+    }
+    Ok(())
+}
+
+/// The findings row id of public id `$1`: indexed ids first, then the findings added since the
+/// last merge (the first one stored keeps a colliding id).
+const FINDING_REF_SQL: &str = "coalesce(
+    (SELECT finding_ref FROM finding_ids WHERE fid = $1),
+    (SELECT min(id) FROM findings
+     WHERE id > (SELECT upto FROM finding_ids_upto) AND fid = $1))";
 
 pub(crate) async fn agents_with_active_findings(
     store: &PgStore,
@@ -516,13 +582,11 @@ pub(crate) async fn get_finding(store: &PgStore, finding_id: &str) -> Result<Opt
     let Some(fid) = parse_finding_id(finding_id) else {
         return Ok(None);
     };
-    // Two keys whose 64-bit ids collide (about 1 in 10^7 for a million findings): the first
-    // one stored keeps the id.
     store
         .client()
         .await?
         .query_opt(
-            &format!("SELECT {FINDING_COLUMNS} FROM findings WHERE fid = $1 ORDER BY id LIMIT 1"),
+            &format!("SELECT {FINDING_COLUMNS} FROM findings WHERE id = {FINDING_REF_SQL}"),
             &[&fid],
         )
         .await
@@ -545,15 +609,17 @@ pub(crate) async fn finding_history(
         .client()
         .await?
         .query(
-            "WITH r AS (SELECT id, first_seen_at, first_run_id FROM findings
-                        WHERE fid = $1 ORDER BY id LIMIT 1)
+            &format!(
+                "WITH r AS (SELECT id, first_seen_at, first_run_id FROM findings
+                        WHERE id = {FINDING_REF_SQL})
              SELECT NULL::text, 'new'::text, r.first_seen_at, r.first_run_id, 'first seen'::text,
                     0 AS ord, 0::int8 AS seq
              FROM r
              UNION ALL
              SELECT t.from_status, t.to_status, t.at, t.run_id, t.reason, 1, t.seq
              FROM finding_transitions t, r WHERE t.finding_ref = r.id
-             ORDER BY ord, 3, seq",
+             ORDER BY ord, 3, seq"
+            ),
             &[&fid],
         )
         .await

@@ -22,6 +22,8 @@ mod testkit_access;
 #[cfg(feature = "testkit")]
 mod testkit_ai_agents;
 #[cfg(feature = "testkit")]
+mod testkit_bench;
+#[cfg(feature = "testkit")]
 mod testkit_service;
 
 pub use access::*;

@@ -30,6 +30,7 @@ use crate::{
 };
 
 pub use crate::testkit_access::*;
+pub use crate::testkit_bench::{FindingsBench, report, synthetic_finding};
 pub use crate::testkit_service::*;
 
 /// A store under test, plus whatever must live as long as it (e.g. a temporary directory).
