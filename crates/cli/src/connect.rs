@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use s1bridge_api::url::ConsoleUrl;
 use s1bridge_api::{ApiToken, Client, ClientOptions};
 use s1bridge_store::{ConsoleRecord, Scope, Store};
+use s1bridge_store_postgres::{PgStore, is_postgres_url, redact_url};
 use s1bridge_store_sqlite::SqliteStore;
 use s1bridge_sync::{Feature, Mode, SyncOptions};
 
@@ -28,18 +29,24 @@ pub fn usage(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(UsageError(msg.into()))
 }
 
-/// Open the store named by `--db` / `S1BRIDGE_DB`, or the default per-user SQLite file.
+/// Open the store named by `--db` / `S1BRIDGE_DB`: a `postgres://` (or `postgresql://`) URL
+/// opens PostgreSQL, anything else is a SQLite file path (`sqlite://` prefix optional); without
+/// either, the default per-user SQLite file.
 pub async fn open_store(db: Option<&str>) -> Result<Arc<dyn Store>> {
     let path: PathBuf = match db {
-        Some(s) if s.starts_with("postgres://") || s.starts_with("postgresql://") => {
-            return Err(usage(
-                "PostgreSQL storage is not in this build yet; use a SQLite file path for --db",
-            ));
-        }
+        Some(url) if is_postgres_url(url) => return open_postgres(url).await,
         Some(s) => PathBuf::from(s.strip_prefix("sqlite://").unwrap_or(s)),
         None => SqliteStore::default_path(),
     };
     open_sqlite(&path)
+}
+
+/// Open (and migrate) the PostgreSQL database at `url`. Messages name it without its password.
+pub async fn open_postgres(url: &str) -> Result<Arc<dyn Store>> {
+    let store = PgStore::open(url)
+        .await
+        .with_context(|| format!("opening the database {}", redact_url(url)))?;
+    Ok(Arc::new(store))
 }
 
 pub fn open_sqlite(path: &Path) -> Result<Arc<dyn Store>> {

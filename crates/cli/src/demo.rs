@@ -12,9 +12,10 @@ use s1bridge_sim::{FindingChanges, SimConfig, Simulator, TenantChanges};
 use s1bridge_store::{ConsoleRecord, DeviceFilter, FindingFilter, FindingStatus, Scope, Store};
 use s1bridge_sync::SyncOptions;
 
-use crate::connect::open_sqlite;
+use crate::connect::{open_postgres, open_sqlite};
 use crate::output::{DEVICE_HEADERS, device_rows, print_run_report, print_verify, table};
 use crate::progress;
+use s1bridge_store_postgres::{is_postgres_url, redact_url};
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
@@ -40,19 +41,24 @@ pub async fn run(db: Option<String>, args: DemoArgs) -> Result<u8> {
         .await
         .context("starting the simulator on a loopback port")?;
 
-    // A fresh SQLite file unless --db names one.
-    let path: PathBuf = match db {
-        Some(p) => PathBuf::from(p),
+    // A fresh SQLite file unless --db names a file or a PostgreSQL URL (shown without its
+    // password).
+    let (location, store): (String, Arc<dyn Store>) = match db {
+        Some(url) if is_postgres_url(&url) => (redact_url(&url), open_postgres(&url).await?),
+        Some(p) => {
+            let path = PathBuf::from(p);
+            (path.display().to_string(), open_sqlite(&path)?)
+        }
         None => {
             let dir = std::env::temp_dir().join(format!(
                 "s1bridge-demo-{}",
                 chrono::Utc::now().format("%Y%m%d-%H%M%S")
             ));
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            dir.join("demo.db")
+            let path = dir.join("demo.db");
+            (path.display().to_string(), open_sqlite(&path)?)
         }
     };
-    let store: Arc<dyn Store> = open_sqlite(&path)?;
 
     println!("== s1bridge demo ==");
     println!(
@@ -86,7 +92,7 @@ pub async fn run(db: Option<String>, args: DemoArgs) -> Result<u8> {
 
     println!(
         "\n-- 2. sync (scan mode): devices, vulnerability findings with their explained priority, and AI coding agents from 7 days of process telemetry, into {} --",
-        path.display()
+        location
     );
     let opts = SyncOptions::new(CONSOLE);
     let p = progress::sink(false);
@@ -152,8 +158,7 @@ pub async fn run(db: Option<String>, args: DemoArgs) -> Result<u8> {
         println!("\nA patched finding is now `fixed`; its history:");
         println!(
             "  s1bridge --db {} vulns --history {}",
-            path.display(),
-            f.finding_id
+            location, f.finding_id
         );
         for t in store.finding_history(&f.finding_id).await? {
             println!(
@@ -190,7 +195,7 @@ pub async fn run(db: Option<String>, args: DemoArgs) -> Result<u8> {
     crate::access_cmd::demo_tour(&client, &store, CONSOLE).await?;
 
     println!("\nExplore the result:");
-    let db = path.display();
+    let db = &location;
     println!("  s1bridge --db {db} devices");
     println!("  s1bridge --db {db} devices --stale        (no activity for 14 days)");
     println!(

@@ -38,7 +38,8 @@ mod worker_cmd;
 )]
 struct Cli {
     /// Database: a SQLite file path (default: $XDG_DATA_HOME/s1bridge/s1bridge.db or
-    /// ~/.local/share/s1bridge/s1bridge.db).
+    /// ~/.local/share/s1bridge/s1bridge.db), or a PostgreSQL URL
+    /// (postgres://user[:password]@host[:port]/db?sslmode=disable|prefer|require&pool_max_size=N).
     #[arg(long, global = true, env = "S1BRIDGE_DB", value_name = "URL|PATH")]
     db: Option<String>,
     /// Config file (default: $XDG_CONFIG_HOME/s1bridge/config.toml or

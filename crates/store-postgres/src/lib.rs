@@ -19,6 +19,12 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use s1bridge_store::{Result, StoreError};
 use tokio_postgres::config::SslMode;
 
+mod access;
+mod ai_agents;
+mod findings;
+mod indicators;
+mod service;
+mod store;
 #[cfg(feature = "testkit")]
 pub mod testdb;
 
@@ -38,6 +44,16 @@ pub struct Migration {
 /// has shipped.
 pub const MIGRATIONS: &[Migration] = &[
     // 1..=99: the store (store.rs). 100..: the job queue (jobs.rs).
+    Migration {
+        version: 1,
+        name: "store",
+        sql: include_str!("../migrations/0001_store.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "indicators",
+        sql: include_str!("../migrations/0002_indicators.sql"),
+    },
     Migration {
         version: 100,
         name: "jobs",

@@ -73,7 +73,8 @@ impl TestDb {
         &self.schema
     }
 
-    /// A URL whose connections use this schema (`options=-csearch_path=…`).
+    /// A URL whose connections use this schema (`options=-csearch_path=…`) and are named after
+    /// it (`application_name`), so that dropping the schema can end the ones still open.
     pub fn url(&self) -> String {
         let sep = if self.base_url.contains('?') {
             '&'
@@ -81,8 +82,8 @@ impl TestDb {
             '?'
         };
         format!(
-            "{}{sep}options=-csearch_path%3D{}",
-            self.base_url, self.schema
+            "{}{sep}options=-csearch_path%3D{}&application_name={}",
+            self.base_url, self.schema, self.schema
         )
     }
 
@@ -109,6 +110,16 @@ impl Drop for TestDb {
                     tokio_postgres::connect(&url, tokio_postgres::NoTls).await
                 {
                     let task = tokio::spawn(conn);
+                    // The test's own connections may still be open (their runtime is blocked in
+                    // this drop), some inside a transaction whose locks would make DROP SCHEMA
+                    // wait forever: end them first.
+                    let _ = client
+                        .execute(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                             WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                            &[&schema],
+                        )
+                        .await;
                     let _ = client
                         .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
                         .await;

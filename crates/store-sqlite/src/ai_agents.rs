@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior};
 use s1bridge_store::{
     AiChunk, AiChunkStats, AiCoverage, AiDetection, AiDetectionFilter, AiEvidence, MAX_EVIDENCE,
-    Result, StoreError, UserSource,
+    Result, StoreError, UserSource, ai_chunk_covered_from, merge_ai_detection,
 };
 
 use super::{Ctx, get_json, get_ts, to_i64, to_u64, ts};
@@ -47,84 +47,19 @@ fn refuse(why: String) -> StoreError {
     StoreError::Backend(why)
 }
 
-/// `stored` merged with a later-or-concurrent sighting `new` (see `Store::apply_ai_chunk`).
-fn merge(stored: &mut AiDetection, new: &AiDetection) {
-    if new.last_seen_at >= stored.last_seen_at {
-        if new.version.is_some() {
-            stored.version = new.version.clone();
-        }
-        stored.display_name = new.display_name.clone();
-        stored.computer_name = new.computer_name.clone();
-        stored.user_source = new.user_source;
-        stored.process_user = new.process_user.clone();
-    }
-    stored.first_seen_at = stored.first_seen_at.min(new.first_seen_at);
-    stored.last_seen_at = stored.last_seen_at.max(new.last_seen_at);
-    stored.event_count = stored.event_count.saturating_add(new.event_count);
-    for e in &new.evidence {
-        if stored.evidence.len() >= MAX_EVIDENCE {
-            break;
-        }
-        if !stored
-            .evidence
-            .iter()
-            .any(|s| s.image_path == e.image_path && s.command_line == e.command_line)
-        {
-            stored.evidence.push(e.clone());
-        }
-    }
-}
-
 pub(crate) fn apply_ai_chunk(
     conn: &mut Connection,
     console: &str,
     chunk: &AiChunk,
 ) -> Result<AiChunkStats> {
     const DOING: &str = "storing AI agent detections";
-    if chunk.to <= chunk.from {
-        return Err(refuse(format!(
-            "an AI agent chunk must end after it starts ({} .. {})",
-            chunk.from, chunk.to
-        )));
-    }
-    for d in &chunk.detections {
-        if !d.console.is_empty() && d.console != console {
-            return Err(refuse(format!(
-                "an AI agent detection of console '{}' cannot be stored under '{console}'",
-                d.console
-            )));
-        }
-        if d.agent_id.is_empty() || d.user.is_empty() || d.agent_name.is_empty() {
-            return Err(refuse(
-                "an AI agent detection needs a device, a user and an agent name".into(),
-            ));
-        }
-    }
+    // Cheap refusals first, before taking the write lock.
+    ai_chunk_covered_from(console, None, chunk).map_err(refuse)?;
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .ctx(DOING)?;
     let coverage = read_coverage(&tx, console)?;
-    let covered_from = match coverage {
-        None => chunk.from,
-        Some(c) if c.covered_to == chunk.from => c.covered_from,
-        Some(c) if c.covered_to < chunk.evict_before && chunk.from <= chunk.evict_before => {
-            chunk.from
-        }
-        Some(c) => {
-            return Err(refuse(format!(
-                "AI agent chunk {} .. {} does not continue the covered window {} .. {} ({}); nothing was stored",
-                chunk.from,
-                chunk.to,
-                c.covered_from,
-                c.covered_to,
-                if chunk.from < c.covered_to {
-                    "it overlaps it and would count events twice"
-                } else {
-                    "it leaves a gap"
-                }
-            )));
-        }
-    };
+    let covered_from = ai_chunk_covered_from(console, coverage, chunk).map_err(refuse)?;
     let mut stats = AiChunkStats::default();
     // Merge per key (a chunk may carry the same key twice).
     let mut merged: HashMap<(String, String, String), AiDetection> = HashMap::new();
@@ -138,7 +73,7 @@ pub(crate) fn apply_ai_chunk(
         for d in &chunk.detections {
             let key = (d.agent_id.clone(), d.user.clone(), d.agent_name.clone());
             if let Some(m) = merged.get_mut(&key) {
-                merge(m, d);
+                merge_ai_detection(m, d);
                 continue;
             }
             let stored = get
@@ -151,7 +86,7 @@ pub(crate) fn apply_ai_chunk(
             let value = match stored {
                 Some(mut s) => {
                     stats.updated += 1;
-                    merge(&mut s, d);
+                    merge_ai_detection(&mut s, d);
                     s
                 }
                 None => {

@@ -26,20 +26,7 @@ const FINDING_REF_SQL: &str = "coalesce(
     (SELECT rowid FROM findings
      WHERE rowid > (SELECT upto FROM finding_ids_upto) AND fid = ?1))";
 
-/// `critical|high|medium|low|info` (any case) as a number that orders them.
-pub(crate) fn priority_rank(priority: &str) -> Option<i64> {
-    const RANKS: [(&str, i64); 5] = [
-        ("critical", 4),
-        ("high", 3),
-        ("medium", 2),
-        ("low", 1),
-        ("info", 0),
-    ];
-    RANKS
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case(priority))
-        .map(|&(_, rank)| rank)
-}
+pub(crate) use s1bridge_store::priority_rank;
 
 fn fid_of(hash: u64) -> i64 {
     i64::from_ne_bytes(hash.to_ne_bytes())

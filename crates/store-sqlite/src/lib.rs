@@ -9,7 +9,6 @@
 //!   version lives in `PRAGMA user_version`. A file written by a newer s1bridge is refused.
 //! * There is no column for an API token anywhere in the schema.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -28,6 +27,7 @@ use s1bridge_store::{
     FindingPassSummary, FindingTransition, NewApiKey, PassKind, PassSummary, Result, RunStatus,
     Scope, SealedToken, Store, StoreError, SyncRun, Watermark,
 };
+use s1bridge_store::{DuplicateCandidate, duplicate_links, duplicate_name, duplicate_serial};
 
 mod access;
 mod ai_agents;
@@ -757,111 +757,13 @@ fn require_run(tx: &Transaction<'_>, run_id: i64) -> Result<String> {
 // ---------------------------------------------------------------------------------------------
 // Duplicates
 
-/// One present device, as far as duplicate detection is concerned.
+/// One present device, as far as duplicate detection is concerned: its row, its stored link
+/// and what the shared rule ([`s1bridge_store::duplicate_links`]) compares (timestamps as their
+/// fixed-width text, which orders like time).
 struct DupRow {
     rowid: i64,
-    agent_id: String,
-    name: String,
-    serial: Option<String>,
-    macs: String,
-    last_active_at: Option<String>,
-    registered_at: Option<String>,
     duplicate_of: Option<String>,
-}
-
-fn find(parent: &mut [usize], mut i: usize) -> usize {
-    while parent[i] != i {
-        parent[i] = parent[parent[i]];
-        i = parent[i];
-    }
-    i
-}
-
-fn union(parent: &mut [usize], a: usize, b: usize) {
-    let (ra, rb) = (find(parent, a), find(parent, b));
-    if ra != rb {
-        parent[rb] = ra;
-    }
-}
-
-/// Order of agent ids for the "newest wins" tie-break: numerically for all-digit ids (the
-/// console's 19-digit ids), else as text.
-fn agent_id_key(id: &str) -> (bool, usize, &str) {
-    let numeric = !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit());
-    let trimmed = if numeric {
-        id.trim_start_matches('0')
-    } else {
-        id
-    };
-    (numeric, if numeric { trimmed.len() } else { 0 }, trimmed)
-}
-
-fn normalize_mac(mac: &str) -> Option<String> {
-    let m = mac.trim().to_ascii_uppercase().replace('-', ":");
-    let all_zero = m.bytes().all(|b| b == b'0' || b == b':');
-    (!m.is_empty() && !all_zero).then_some(m)
-}
-
-/// Compute `duplicate_of` for every present device from the rows (see [`recompute_duplicates`]).
-fn duplicate_links(rows: &[DupRow]) -> Vec<Option<usize>> {
-    let mut links = vec![None; rows.len()];
-    let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, r) in rows.iter().enumerate() {
-        if !r.name.is_empty() {
-            by_name.entry(r.name.as_str()).or_default().push(i);
-        }
-    }
-    for members in by_name.values().filter(|m| m.len() >= 2) {
-        // Union-find over the positions inside this name group.
-        let mut parent: Vec<usize> = (0..members.len()).collect();
-        let mut by_serial: HashMap<&str, usize> = HashMap::new();
-        let mut by_mac: HashMap<String, usize> = HashMap::new();
-        let mut no_serial: Option<usize> = None;
-        for (pos, &i) in members.iter().enumerate() {
-            let r = &rows[i];
-            match r.serial.as_deref() {
-                Some(serial) => match by_serial.get(serial) {
-                    Some(&other) => union(&mut parent, other, pos),
-                    None => {
-                        by_serial.insert(serial, pos);
-                    }
-                },
-                None => match no_serial {
-                    Some(other) => union(&mut parent, other, pos),
-                    None => no_serial = Some(pos),
-                },
-            }
-            let macs: Vec<String> = serde_json::from_str(&r.macs).unwrap_or_default();
-            for mac in macs.iter().filter_map(|m| normalize_mac(m)) {
-                match by_mac.get(&mac) {
-                    Some(&other) => union(&mut parent, other, pos),
-                    None => {
-                        by_mac.insert(mac, pos);
-                    }
-                }
-            }
-        }
-        let mut clusters: HashMap<usize, Vec<usize>> = HashMap::new();
-        for (pos, &i) in members.iter().enumerate() {
-            let root = find(&mut parent, pos);
-            clusters.entry(root).or_default().push(i);
-        }
-        for cluster in clusters.values().filter(|c| c.len() >= 2) {
-            let newest = cluster.iter().copied().max_by(|&a, &b| {
-                let (ra, rb) = (&rows[a], &rows[b]);
-                ra.last_active_at
-                    .cmp(&rb.last_active_at)
-                    .then_with(|| ra.registered_at.cmp(&rb.registered_at))
-                    .then_with(|| agent_id_key(&ra.agent_id).cmp(&agent_id_key(&rb.agent_id)))
-            });
-            if let Some(newest) = newest {
-                for &i in cluster.iter().filter(|&&i| i != newest) {
-                    links[i] = Some(newest);
-                }
-            }
-        }
-    }
-    links
+    agent_id: String,
 }
 
 /// Recompute `duplicate_of` for the console's present devices. Within a group of devices whose
@@ -891,7 +793,7 @@ fn recompute_duplicates(
         seen: 0,
         restored: 0,
     };
-    let rows: Vec<DupRow> = {
+    let (rows, candidates): (Vec<DupRow>, Vec<DuplicateCandidate<String>>) = {
         let mut stmt = tx
             .prepare_cached(
                 "SELECT rowid, agent_id, computer_name, serial_number, macs, last_active_at, \
@@ -910,23 +812,29 @@ fn recompute_duplicates(
             }
             let name: String = r.get(2)?;
             let serial: Option<String> = r.get(3)?;
-            Ok(DupRow {
-                rowid: r.get(0)?,
-                agent_id: r.get(1)?,
-                name: name.trim().to_lowercase(),
-                serial: serial
-                    .map(|s| s.trim().to_uppercase())
-                    .filter(|s| !s.is_empty()),
-                macs: r.get(4)?,
-                last_active_at: r.get(5)?,
-                registered_at: r.get(6)?,
-                duplicate_of: r.get(7)?,
-            })
+            let agent_id: String = r.get(1)?;
+            Ok((
+                DupRow {
+                    rowid: r.get(0)?,
+                    duplicate_of: r.get(7)?,
+                    agent_id: agent_id.clone(),
+                },
+                DuplicateCandidate {
+                    agent_id,
+                    name: duplicate_name(&name),
+                    serial: duplicate_serial(serial.as_deref()),
+                    macs: string_list(r, 4).unwrap_or_default(),
+                    last_active_at: r.get(5)?,
+                    registered_at: r.get(6)?,
+                },
+            ))
         })
         .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
         .ctx(DOING)?
+        .into_iter()
+        .unzip()
     };
-    let links = duplicate_links(&rows);
+    let links = duplicate_links(&candidates);
     let mut update = tx
         .prepare_cached("UPDATE devices SET duplicate_of = ?1 WHERE rowid = ?2")
         .ctx(DOING)?;
@@ -2289,11 +2197,5 @@ mod tests {
             PathBuf::from("/home/u/.local/share/s1bridge/s1bridge.db")
         );
         assert_eq!(default_path_from(None, None), PathBuf::from("s1bridge.db"));
-    }
-
-    #[test]
-    fn numeric_agent_ids_compare_by_value() {
-        assert!(agent_id_key("10") > agent_id_key("9"));
-        assert!(agent_id_key("b") > agent_id_key("a"));
     }
 }

@@ -90,3 +90,80 @@ pub struct AiDetectionFilter {
     pub device: Option<String>,
     pub user: Option<String>,
 }
+
+/// `stored` merged with a later-or-concurrent sighting `new` (the rule of
+/// [`crate::Store::apply_ai_chunk`]): first seen the earliest, last seen the latest, counts
+/// summed, version and names from the later sighting (a missing version keeps the stored one),
+/// evidence distinct by (image path, command line), at most [`MAX_EVIDENCE`], stored ones first.
+pub fn merge_ai_detection(stored: &mut AiDetection, new: &AiDetection) {
+    if new.last_seen_at >= stored.last_seen_at {
+        if new.version.is_some() {
+            stored.version = new.version.clone();
+        }
+        stored.display_name = new.display_name.clone();
+        stored.computer_name = new.computer_name.clone();
+        stored.user_source = new.user_source;
+        stored.process_user = new.process_user.clone();
+    }
+    stored.first_seen_at = stored.first_seen_at.min(new.first_seen_at);
+    stored.last_seen_at = stored.last_seen_at.max(new.last_seen_at);
+    stored.event_count = stored.event_count.saturating_add(new.event_count);
+    for e in &new.evidence {
+        if stored.evidence.len() >= MAX_EVIDENCE {
+            break;
+        }
+        if !stored
+            .evidence
+            .iter()
+            .any(|s| s.image_path == e.image_path && s.command_line == e.command_line)
+        {
+            stored.evidence.push(e.clone());
+        }
+    }
+}
+
+/// Check a chunk against the stored coverage of `console` (the rules of
+/// [`crate::Store::apply_ai_chunk`]) and return where the coverage starts once it is applied;
+/// `Err` holds the reason it is refused.
+pub fn ai_chunk_covered_from(
+    console: &str,
+    coverage: Option<AiCoverage>,
+    chunk: &AiChunk,
+) -> Result<DateTime<Utc>, String> {
+    if chunk.to <= chunk.from {
+        return Err(format!(
+            "an AI agent chunk must end after it starts ({} .. {})",
+            chunk.from, chunk.to
+        ));
+    }
+    for d in &chunk.detections {
+        if !d.console.is_empty() && d.console != console {
+            return Err(format!(
+                "an AI agent detection of console '{}' cannot be stored under '{console}'",
+                d.console
+            ));
+        }
+        if d.agent_id.is_empty() || d.user.is_empty() || d.agent_name.is_empty() {
+            return Err("an AI agent detection needs a device, a user and an agent name".into());
+        }
+    }
+    match coverage {
+        None => Ok(chunk.from),
+        Some(c) if c.covered_to == chunk.from => Ok(c.covered_from),
+        Some(c) if c.covered_to < chunk.evict_before && chunk.from <= chunk.evict_before => {
+            Ok(chunk.from)
+        }
+        Some(c) => Err(format!(
+            "AI agent chunk {} .. {} does not continue the covered window {} .. {} ({}); nothing was stored",
+            chunk.from,
+            chunk.to,
+            c.covered_from,
+            c.covered_to,
+            if chunk.from < c.covered_to {
+                "it overlaps it and would count events twice"
+            } else {
+                "it leaves a gap"
+            }
+        )),
+    }
+}

@@ -221,3 +221,19 @@ pub struct FindingPassSummary {
     /// Status per count after the pass, over the whole console.
     pub active: u64,
 }
+
+/// `critical|high|medium|low|info` (any case) as a number that orders them (4 to 0); `None`
+/// for anything else. Backends store it to order the queue and filter by minimum priority.
+pub fn priority_rank(priority: &str) -> Option<i64> {
+    const RANKS: [(&str, i64); 5] = [
+        ("critical", 4),
+        ("high", 3),
+        ("medium", 2),
+        ("low", 1),
+        ("info", 0),
+    ];
+    RANKS
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(priority))
+        .map(|&(_, rank)| rank)
+}

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 mod access;
 mod ai_agents;
 mod audit;
+mod duplicates;
 mod findings;
 mod indicators;
 mod jobs;
@@ -23,6 +24,8 @@ mod testkit_access;
 #[cfg(feature = "testkit")]
 mod testkit_ai_agents;
 #[cfg(feature = "testkit")]
+mod testkit_bench;
+#[cfg(feature = "testkit")]
 mod testkit_indicators;
 #[cfg(feature = "testkit")]
 mod testkit_service;
@@ -30,6 +33,7 @@ mod testkit_service;
 pub use access::*;
 pub use ai_agents::*;
 pub use audit::*;
+pub use duplicates::*;
 pub use findings::*;
 pub use indicators::*;
 pub use jobs::*;

@@ -30,19 +30,21 @@ use crate::{
 };
 
 pub use crate::testkit_access::*;
+pub use crate::testkit_bench::{FindingsBench, report, synthetic_finding};
 pub use crate::testkit_indicators::*;
 pub use crate::testkit_service::*;
 
 /// A store under test, plus whatever must live as long as it (e.g. a temporary directory).
 pub struct Fixture {
-    store: Box<dyn Store>,
+    /// `None` for a skipped test ([`Fixture::skip`]).
+    store: Option<Box<dyn Store>>,
     _guard: Option<Box<dyn Any + Send + Sync>>,
 }
 
 impl Fixture {
     pub fn new(store: impl Store + 'static) -> Self {
         Fixture {
-            store: Box::new(store),
+            store: Some(Box::new(store)),
             _guard: None,
         }
     }
@@ -50,13 +52,34 @@ impl Fixture {
     /// `guard` is dropped after the store (e.g. a `tempfile::TempDir` holding the database).
     pub fn with_guard(store: impl Store + 'static, guard: impl Any + Send + Sync) -> Self {
         Fixture {
-            store: Box::new(store),
+            store: Some(Box::new(store)),
             _guard: Some(Box::new(guard)),
         }
     }
 
+    /// No store: the test is skipped (it passes without checking anything), after printing
+    /// `reason`. For backends whose server may be absent on a developer's machine; a backend
+    /// decides itself when skipping is not acceptable (e.g. in CI) and fails instead.
+    pub fn skip(reason: impl std::fmt::Display) -> Self {
+        eprintln!("skipping a conformance check: {reason}");
+        Fixture {
+            store: None,
+            _guard: None,
+        }
+    }
+
+    /// The store under test.
+    ///
+    /// # Panics
+    /// When the fixture was made with [`Fixture::skip`] (the macro never calls it then).
     pub fn store(&self) -> &dyn Store {
-        &*self.store
+        self.try_store()
+            .expect("a skipped fixture has no store; use try_store")
+    }
+
+    /// The store under test, or `None` when the test is skipped.
+    pub fn try_store(&self) -> Option<&dyn Store> {
+        self.store.as_deref()
     }
 }
 
@@ -127,7 +150,10 @@ macro_rules! __store_conformance_tests {
             #[::tokio::test]
             async fn $check() {
                 let fixture: $crate::testkit::Fixture = $make.await;
-                $crate::testkit::$check(fixture.store()).await;
+                // A skipped fixture (`Fixture::skip`) already said why.
+                if let Some(store) = fixture.try_store() {
+                    $crate::testkit::$check(store).await;
+                }
             }
         )+
     };
