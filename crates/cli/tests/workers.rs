@@ -25,8 +25,8 @@ use s1bridge_store_postgres::testdb::TestDb;
 use serde_json::Value;
 
 /// Where the workers keep the synced data. `false`: one SQLite file shared by the worker
-/// processes; `true`: the test's PostgreSQL schema (the same database as the queue). Switch it
-/// once the PostgreSQL store is in the build.
+/// processes; `true` (the multi-host deployment): the test's PostgreSQL schema, the same
+/// database as the queue.
 const DATA_ON_POSTGRES: bool = true;
 
 const TOKEN: &str = "tok-WORKERSCANARY-5f2c9d0e1a3b4c5d6e7f8091a2b3c4d5";
