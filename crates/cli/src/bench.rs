@@ -111,26 +111,15 @@ pub async fn run(args: BenchArgs) -> Result<u8> {
     if let Some(n) = args.indicators {
         return bench_indicators(&args, cfg, n).await;
     }
-    let sim = Simulator::new(cfg.clone());
-    let running = sim
-        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .context("starting the simulator")?;
-    let dir = tempfile_dir()?;
-    let db_path = dir.join("bench.db");
-    let store = open_sqlite(&db_path)?;
-
-    let (url, _) = ConsoleUrl::parse(&running.url).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let token = ApiToken::new(cfg.token.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let limits = if args.rate_limits {
-        LimitTable::published().scaled(args.rate_limit_scale)
-    } else {
-        unlimited()
-    };
-    let mut copts = ClientOptions::new(url, token);
-    copts.limits = limits.clone();
-    copts.gzip = args.gzip;
-    let client = Client::new(copts)?;
+    let Setup {
+        sim,
+        running,
+        dir,
+        db_path,
+        store,
+        limits,
+        client,
+    } = Setup::start(&args, &cfg).await?;
 
     eprintln!(
         "bench: {} agents over {} sites, latency {} ms, rate limits {}, gzip {}, {} streams",
@@ -267,24 +256,15 @@ pub async fn run(args: BenchArgs) -> Result<u8> {
 /// The vulnerabilities benchmark: devices first (untimed), then one timed findings pass.
 async fn bench_vulns(args: &BenchArgs, mut cfg: SimConfig, per_agent: u32) -> Result<u8> {
     cfg.findings_per_agent = per_agent;
-    let sim = Simulator::new(cfg.clone());
-    let running = sim
-        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .context("starting the simulator")?;
-    let dir = tempfile_dir()?;
-    let store = open_sqlite(&dir.join("bench.db"))?;
-    let (url, _) = ConsoleUrl::parse(&running.url).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let token = ApiToken::new(cfg.token.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let limits = if args.rate_limits {
-        LimitTable::published().scaled(args.rate_limit_scale)
-    } else {
-        unlimited()
-    };
-    let mut copts = ClientOptions::new(url, token);
-    copts.limits = limits.clone();
-    copts.gzip = args.gzip;
-    let client = Client::new(copts)?;
+    let Setup {
+        sim,
+        running,
+        dir,
+        db_path: _,
+        store,
+        limits,
+        client,
+    } = Setup::start(args, &cfg).await?;
     let mut dev = SyncOptions::new("bench");
     dev.features = vec![s1bridge_sync::Feature::Devices];
     s1bridge_sync::run(&client, store.clone(), &dev, Default::default()).await?;
@@ -407,24 +387,15 @@ pub fn mixed_indicators(n: u32) -> String {
 /// the same push again (which must only read).
 async fn bench_indicators(args: &BenchArgs, cfg: SimConfig, n: u32) -> Result<u8> {
     use s1bridge_sync::indicators::{PushOptions, push};
-    let sim = Simulator::new(cfg.clone());
-    let running = sim
-        .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .context("starting the simulator")?;
-    let dir = tempfile_dir()?;
-    let store = open_sqlite(&dir.join("bench.db"))?;
-    let (url, _) = ConsoleUrl::parse(&running.url).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let token = ApiToken::new(cfg.token.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let limits = if args.rate_limits {
-        LimitTable::published().scaled(args.rate_limit_scale)
-    } else {
-        unlimited()
-    };
-    let mut copts = ClientOptions::new(url, token);
-    copts.limits = limits.clone();
-    copts.gzip = args.gzip;
-    let client = Client::new(copts)?;
+    let Setup {
+        sim,
+        running,
+        dir,
+        db_path: _,
+        store,
+        limits,
+        client,
+    } = Setup::start(args, &cfg).await?;
     let parsed = s1bridge_indicators::parse(&mixed_indicators(n), None);
     if !parsed.rejected.is_empty() {
         anyhow::bail!("benchmark input rejected: {:?}", parsed.rejected.first());
@@ -586,6 +557,52 @@ fn rate_limit_bound(
         .fold(None, |acc: Option<f64>, x| {
             Some(acc.map_or(x, |a| a.max(x)))
         })
+}
+
+/// What every benchmark starts from: the simulator serving `cfg` on a loopback port, a fresh
+/// SQLite store in a temporary directory, and a client with the published limits (scaled) or
+/// none.
+struct Setup {
+    sim: Simulator,
+    running: s1bridge_sim::RunningSim,
+    dir: std::path::PathBuf,
+    db_path: std::path::PathBuf,
+    store: std::sync::Arc<dyn s1bridge_store::Store>,
+    limits: LimitTable,
+    client: Client,
+}
+
+impl Setup {
+    async fn start(args: &BenchArgs, cfg: &SimConfig) -> Result<Setup> {
+        let sim = Simulator::new(cfg.clone());
+        let running = sim
+            .serve(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .context("starting the simulator")?;
+        let dir = tempfile_dir()?;
+        let db_path = dir.join("bench.db");
+        let store = open_sqlite(&db_path)?;
+        let (url, _) = ConsoleUrl::parse(&running.url).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let token = ApiToken::new(cfg.token.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let limits = if args.rate_limits {
+            LimitTable::published().scaled(args.rate_limit_scale)
+        } else {
+            unlimited()
+        };
+        let mut copts = ClientOptions::new(url, token);
+        copts.limits = limits.clone();
+        copts.gzip = args.gzip;
+        let client = Client::new(copts)?;
+        Ok(Setup {
+            sim,
+            running,
+            dir,
+            db_path,
+            store,
+            limits,
+            client,
+        })
+    }
 }
 
 /// A limit table that never throttles in practice (for measuring everything but the limits).
