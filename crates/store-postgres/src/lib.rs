@@ -13,6 +13,7 @@
 //! Architecture invariant (ARCHITECTURE.md): nothing outside the storage layer writes SQL; this
 //! crate is part of the storage layer.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -55,6 +56,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0002_indicators.sql"),
     },
     Migration {
+        version: 3,
+        name: "findings cheaper writes",
+        sql: include_str!("../migrations/0003_findings_cheaper_writes.sql"),
+    },
+    Migration {
         version: 100,
         name: "jobs",
         sql: include_str!("../migrations/0100_jobs.sql"),
@@ -75,6 +81,10 @@ pub struct PgStore {
     pub(crate) pool: Pool,
     /// The URL with any password removed, for messages.
     pub(crate) location: String,
+    /// Per console, the latest findings pass this process stored a page of, and whether the
+    /// console held no findings before that pass's first page (its pages are then plain
+    /// inserts; see `findings.rs`).
+    pub(crate) fresh_finding_passes: std::sync::Arc<std::sync::Mutex<HashMap<String, (i64, bool)>>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -145,6 +155,7 @@ impl PgStore {
         let store = PgStore {
             pool,
             location: location.clone(),
+            fresh_finding_passes: Default::default(),
         };
         {
             let client = store.pool.get().await.map_err(|e| {

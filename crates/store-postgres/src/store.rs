@@ -50,6 +50,17 @@ pub(crate) fn json_col<T: serde::de::DeserializeOwned>(row: &Row, idx: usize) ->
     Ok(v)
 }
 
+/// A text column holding JSON that s1bridge wrote, decoded into `T`.
+pub(crate) fn json_text_col<T: serde::de::DeserializeOwned>(row: &Row, idx: usize) -> Result<T> {
+    let text: &str = col(row, idx)?;
+    serde_json::from_str(text).map_err(|e| {
+        StoreError::Backend(format!(
+            "column {idx} ({}) does not hold the JSON s1bridge wrote: {e}",
+            row.columns().get(idx).map_or("?", |c| c.name())
+        ))
+    })
+}
+
 pub(crate) fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
@@ -896,15 +907,8 @@ impl Store for PgStore {
     ) -> Result<DevicePageStats> {
         const DOING: &str = "storing a page of devices";
         let cols = DeviceColumns::new(console, devices)?;
-        if let Some(cp) = checkpoint
-            && cp.console != console
-        {
-            return Err(StoreError::Backend(format!(
-                "the checkpoint is for console '{}' but the page is for console '{console}'; \
-                 nothing from this page was stored",
-                cp.console
-            )));
-        }
+        // A checkpoint of another console is refused by `store_checkpoint`, inside the
+        // transaction, which then stores nothing.
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db(DOING))?;
         let mut stats = DevicePageStats::default();

@@ -119,6 +119,7 @@ macro_rules! store_conformance_tests {
             check_device_page_walks_the_inventory,
             check_finding_lifecycle,
             check_finding_page_stats_and_refusals,
+            check_finding_first_pass_pages_repeating_earlier_keys,
             check_finding_device_removed_is_not_fixed,
             check_finding_unfinished_pass_decides_nothing,
             check_finding_pass_respects_scope,
@@ -2292,6 +2293,64 @@ pub async fn check_finding_page_stats_and_refusals(store: &dyn Store) {
         at(2),
         "a refused page changes nothing"
     );
+}
+
+/// A console's first pass, whose pages a backend may store as plain inserts: a page that repeats
+/// a finding of an earlier page of the same pass (the console paginates over a changing list)
+/// still counts it as an update and stores its newer observation; later pages and a refused
+/// page behave as in any pass; the completion sees every finding once.
+pub async fn check_finding_first_pass_pages_repeating_earlier_keys(store: &dyn Store) {
+    let a = sample_finding("1", "CVE-2024-1001");
+    let b = sample_finding("1", "CVE-2024-1002");
+    let c = sample_finding("2", "CVE-2024-1003");
+    let d = sample_finding("3", "CVE-2024-1004");
+    let e = sample_finding("3", "CVE-2024-1005");
+    let stats = finding_page(store, 1, 1, 1, &[a.clone(), b.clone()]).await;
+    assert_eq!((stats.new, stats.reopened, stats.updated), (2, 0, 0));
+    let stats = finding_page(store, 1, 1, 2, std::slice::from_ref(&c)).await;
+    assert_eq!((stats.new, stats.reopened, stats.updated), (1, 0, 0));
+    // `a` again, with a newer score, next to a new finding.
+    let mut a2 = a.clone();
+    a2.cvss_score = Some(9.9);
+    let stats = finding_page(store, 1, 1, 3, &[d.clone(), a2.clone()]).await;
+    assert_eq!((stats.new, stats.reopened, stats.updated), (1, 0, 1));
+    assert_eq!(finding(store, &a).await.cvss_score, Some(9.9));
+    assert_eq!(finding(store, &a).await.last_seen_at, at(3));
+    assert_eq!(finding(store, &d).await.first_seen_at, at(3));
+    // A refused page (another console's checkpoint) stores nothing of it.
+    let failed = store
+        .apply_finding_page(
+            "prod",
+            1,
+            1,
+            at(4),
+            std::slice::from_ref(&e),
+            Some(&finding_checkpoint("lab", 1, "x")),
+        )
+        .await;
+    assert!(failed.is_err(), "another console's checkpoint is refused");
+    assert_eq!(
+        store
+            .get_finding(&e.key.finding_id("prod"))
+            .await
+            .expect("get"),
+        None
+    );
+    let stats = finding_page(store, 1, 1, 5, std::slice::from_ref(&e)).await;
+    assert_eq!((stats.new, stats.reopened, stats.updated), (1, 0, 0));
+    let summary = store
+        .complete_finding_pass("prod", 1, 1, &Scope::default(), at(6))
+        .await
+        .expect("complete_finding_pass");
+    assert_eq!((summary.seen, summary.active), (5, 5));
+    for obs in [&a, &b, &c, &d, &e] {
+        assert_eq!(finding(store, obs).await.status, FindingStatus::New);
+        assert_eq!(
+            history(store, obs).await.len(),
+            1,
+            "one first-seen transition"
+        );
+    }
 }
 
 /// `agents_with_active_findings` lists exactly the agents with a new/open/reopened finding;

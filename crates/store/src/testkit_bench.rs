@@ -6,7 +6,8 @@ use std::time::Instant;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use crate::{
-    FindingFilter, FindingKey, FindingObservation, FindingStatus, PriorityFactor, Scope, Store,
+    FindingFilter, FindingKey, FindingObservation, FindingPassSummary, FindingStatus,
+    PriorityFactor, Scope, Store,
 };
 
 const APPS: [(&str, &str); 8] = [
@@ -84,38 +85,43 @@ pub fn report(label: &str, rows: usize, secs: f64, extra: &str) {
 
 async fn upsert_all(
     store: &dyn Store,
+    console: &str,
     pass_id: i64,
     at: DateTime<Utc>,
     pages: &[Vec<FindingObservation>],
-) -> (f64, String) {
-    let start = Instant::now();
+) -> [u64; 3] {
     let (mut new, mut reopened, mut updated) = (0, 0, 0);
     for page in pages {
         let stats = store
-            .apply_finding_page("bench", pass_id, pass_id, at, page, None)
+            .apply_finding_page(console, pass_id, pass_id, at, page, None)
             .await
             .expect("apply_finding_page");
         new += stats.new;
         reopened += stats.reopened;
         updated += stats.updated;
     }
-    (
-        start.elapsed().as_secs_f64(),
-        format!("({new} new, {reopened} reopened, {updated} updated)"),
-    )
+    [new, reopened, updated]
 }
 
-/// The benchmark's size: `agents × per_agent` findings in pages of `page_size`.
+/// The benchmark's size: `agents × per_agent` findings in pages of `page_size`, the agents
+/// split over `writers` consoles written at the same time (as that many workers would).
 #[derive(Debug, Clone, Copy)]
 pub struct FindingsBench {
     pub agents: usize,
     pub per_agent: usize,
     pub page_size: usize,
+    pub writers: usize,
+}
+
+/// One console of the benchmark and its pages.
+struct Stream {
+    console: String,
+    pages: Vec<Vec<FindingObservation>>,
 }
 
 impl FindingsBench {
-    /// `[AGENTS [PER_AGENT [PAGE]]]` from the command line (default 25,000 × 40 in pages of
-    /// 1,000: a million findings).
+    /// `[AGENTS [PER_AGENT [PAGE [WRITERS]]]]` from the command line (default 25,000 × 40 in
+    /// pages of 1,000: a million findings, one writer).
     pub fn from_args() -> Self {
         let mut args = std::env::args().skip(1);
         let mut arg = |name: &str, default: usize| -> usize {
@@ -130,19 +136,74 @@ impl FindingsBench {
             agents: arg("AGENTS", 25_000),
             per_agent: arg("PER_AGENT", 40),
             page_size: arg("PAGE", 1_000),
+            writers: arg("WRITERS", 1).max(1),
         }
     }
 
-    /// Write the findings grouped by endpoint as the console sends them into console `bench`
-    /// of an empty `store` and complete that pass (pass 1), re-upsert them all (pass 2, every
+    /// Every stream's pages upserted (streams concurrently, each page after the other within
+    /// its stream): seconds and the summed page stats.
+    async fn upsert(
+        store: &dyn Store,
+        streams: &[Stream],
+        pass_id: i64,
+        at: DateTime<Utc>,
+    ) -> (f64, String) {
+        let start = Instant::now();
+        let all = futures::future::join_all(
+            streams
+                .iter()
+                .map(|s| upsert_all(store, &s.console, pass_id, at, &s.pages)),
+        )
+        .await;
+        let [new, reopened, updated] = all.iter().fold([0; 3], |acc, c| {
+            [acc[0] + c[0], acc[1] + c[1], acc[2] + c[2]]
+        });
+        (
+            start.elapsed().as_secs_f64(),
+            format!("({new} new, {reopened} reopened, {updated} updated)"),
+        )
+    }
+
+    /// Every stream's pass completed (concurrently): seconds and the summed summary.
+    async fn complete(
+        store: &dyn Store,
+        streams: &[Stream],
+        pass_id: i64,
+        at: DateTime<Utc>,
+    ) -> (f64, FindingPassSummary) {
+        let start = Instant::now();
+        let scope = Scope::default();
+        let all = futures::future::join_all(
+            streams
+                .iter()
+                .map(|s| store.complete_finding_pass(&s.console, pass_id, pass_id, &scope, at)),
+        )
+        .await;
+        let mut sum = FindingPassSummary::default();
+        for summary in all {
+            let summary = summary.expect("complete_finding_pass");
+            sum.seen += summary.seen;
+            sum.opened += summary.opened;
+            sum.fixed += summary.fixed;
+            sum.device_removed += summary.device_removed;
+            sum.active += summary.active;
+        }
+        (start.elapsed().as_secs_f64(), sum)
+    }
+
+    /// Write the findings grouped by endpoint as the console sends them into the empty
+    /// console(s) `bench` (`bench-1`… with several writers, each its own stream of pages, all
+    /// at once) of `store` and complete that pass (pass 1), re-upsert them all (pass 2, every
     /// row re-stamped) and complete it (every finding `new` → `open`), repeat that for pass 3
-    /// (the steady state: no status changes), and read the queue, printing a line per step.
-    /// Observations are built before the clock starts. `target` names the store in the header.
+    /// (the steady state: no status changes), and read the queue of the first console, printing
+    /// a line per step. Observations are built before the clock starts. `target` names the
+    /// store in the header.
     pub async fn run(&self, store: &dyn Store, target: &str) {
         let FindingsBench {
             agents,
             per_agent,
             page_size,
+            writers,
         } = *self;
         let total = agents * per_agent;
         let t1 = Utc
@@ -150,25 +211,36 @@ impl FindingsBench {
             .single()
             .expect("valid date");
         let t2 = t1 + Duration::hours(24);
-        let pages: Vec<Vec<FindingObservation>> = (0..agents)
-            .flat_map(|a| (0..per_agent).map(move |n| (a, n)))
-            .map(|(a, n)| synthetic_finding(a, n, t1))
-            .collect::<Vec<_>>()
-            .chunks(page_size)
-            .map(<[FindingObservation]>::to_vec)
+        let per_writer = agents.div_ceil(writers);
+        let streams: Vec<Stream> = (0..writers)
+            .map(|w| Stream {
+                console: if writers == 1 {
+                    "bench".to_string()
+                } else {
+                    format!("bench-{}", w + 1)
+                },
+                pages: (w * per_writer..((w + 1) * per_writer).min(agents))
+                    .flat_map(|a| (0..per_agent).map(move |n| (a, n)))
+                    .map(|(a, n)| synthetic_finding(a, n, t1))
+                    .collect::<Vec<_>>()
+                    .chunks(page_size)
+                    .map(<[FindingObservation]>::to_vec)
+                    .collect(),
+            })
             .collect();
 
         println!(
-            "{total} findings ({agents} agents × {per_agent}) in pages of {page_size}, {target}"
+            "{total} findings ({agents} agents × {per_agent}) in pages of {page_size}, {} at \
+             once, {target}",
+            if writers == 1 {
+                "one console".to_string()
+            } else {
+                format!("{writers} consoles")
+            }
         );
-        let (first, stats) = upsert_all(store, 1, t1, &pages).await;
+        let (first, stats) = Self::upsert(store, &streams, 1, t1).await;
         report("pass 1: insert", total, first, &stats);
-        let start = Instant::now();
-        let summary = store
-            .complete_finding_pass("bench", 1, 1, &Scope::default(), t1)
-            .await
-            .expect("complete_finding_pass");
-        let complete = start.elapsed().as_secs_f64();
+        let (complete, summary) = Self::complete(store, &streams, 1, t1).await;
         report(
             "pass 1: complete",
             total,
@@ -181,15 +253,9 @@ impl FindingsBench {
             first + complete,
             "(insert + complete)",
         );
-        let (second, stats) = upsert_all(store, 2, t2, &pages).await;
+        let (second, stats) = Self::upsert(store, &streams, 2, t2).await;
         report("pass 2: re-upsert", total, second, &stats);
-
-        let start = Instant::now();
-        let summary = store
-            .complete_finding_pass("bench", 2, 2, &Scope::default(), t2)
-            .await
-            .expect("complete_finding_pass");
-        let complete = start.elapsed().as_secs_f64();
+        let (complete, summary) = Self::complete(store, &streams, 2, t2).await;
         report(
             "pass 2: complete",
             total,
@@ -208,14 +274,9 @@ impl FindingsBench {
 
         // Steady state: a pass that changes no status.
         let t3 = t2 + Duration::hours(24);
-        let (third, stats) = upsert_all(store, 3, t3, &pages).await;
+        let (third, stats) = Self::upsert(store, &streams, 3, t3).await;
         report("pass 3: re-upsert", total, third, &stats);
-        let start = Instant::now();
-        let summary = store
-            .complete_finding_pass("bench", 3, 3, &Scope::default(), t3)
-            .await
-            .expect("complete_finding_pass");
-        let complete = start.elapsed().as_secs_f64();
+        let (complete, summary) = Self::complete(store, &streams, 3, t3).await;
         report(
             "pass 3: complete",
             total,
@@ -229,10 +290,11 @@ impl FindingsBench {
             "(re-upsert + complete)",
         );
 
+        let first_console = Some(streams[0].console.clone());
         let start = Instant::now();
         let queue = store
             .list_findings(&FindingFilter {
-                console: Some("bench".to_string()),
+                console: first_console.clone(),
                 statuses: vec![FindingStatus::Open],
                 limit: Some(100),
                 ..FindingFilter::default()
@@ -247,7 +309,7 @@ impl FindingsBench {
         let start = Instant::now();
         let kev = store
             .list_findings(&FindingFilter {
-                console: Some("bench".to_string()),
+                console: first_console,
                 kev_only: true,
                 ..FindingFilter::default()
             })
