@@ -318,6 +318,8 @@ pub async fn jobs(db: Option<String>, config: Config, args: JobsArgs) -> Result<
                         when(Some(w.heartbeat_at)),
                         if w.stopped_at.is_some() {
                             "stopped".into()
+                        } else if w.silent {
+                            "SILENT (no heartbeat)".into()
                         } else if w.scheduler {
                             "scheduler".into()
                         } else {

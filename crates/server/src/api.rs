@@ -167,6 +167,20 @@ async fn post_sync(
             )
         })?
     };
+    if state.queue.is_some() {
+        state.console(&name).await?;
+        // The workers run the syncs (and hold each console's rate budget); a sync started
+        // here would run beside them, outside the queue.
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "queue_mode",
+            format!(
+                "this service hands syncs to the workers of its job queue; POST \
+                 /api/v1/consoles/{name}/jobs queues one (`s1bridge jobs enqueue {name}`), and \
+                 GET /api/v1/jobs?console={name} follows it"
+            ),
+        ));
+    }
     let st = start_sync(&state, &name, &req.features).await?;
     Ok((StatusCode::ACCEPTED, Json(st)))
 }
@@ -242,6 +256,33 @@ pub async fn metrics_text(state: &AppState) -> String {
                 .push((c.name.clone(), state.runner.is_running(&c.name)));
         }
     }
+    if let Some(queue) = state.queue.as_deref() {
+        match queue.job_counts().await {
+            Ok(jobs) => gauges.jobs = jobs,
+            Err(e) => tracing::warn!(error = %e, "Could not count the jobs for /metrics."),
+        }
+        match queue
+            .list_workers(std::time::Duration::from_secs(3600))
+            .await
+        {
+            Ok(workers) => {
+                gauges.workers = workers
+                    .into_iter()
+                    .map(|w| {
+                        let status = if w.stopped_at.is_some() {
+                            "stopped"
+                        } else if w.silent {
+                            "silent"
+                        } else {
+                            "alive"
+                        };
+                        (w.worker, status, w.running.len())
+                    })
+                    .collect();
+            }
+            Err(e) => tracing::warn!(error = %e, "Could not list the workers for /metrics."),
+        }
+    }
     state
         .runner
         .metrics()
@@ -310,7 +351,7 @@ pub fn core_endpoints() -> Vec<Endpoint> {
         Endpoint {
             method: Method::Post,
             path: "/api/v1/consoles/{name}/syncs",
-            summary: "Start a sync now (body optional: {\"features\": [\"devices\"]}); 409 console_busy while one runs.",
+            summary: "Start a sync now (body optional: {\"features\": [\"devices\"]}); 409 console_busy while one runs; 409 queue_mode when the service has a job queue (then POST /api/v1/consoles/{name}/jobs).",
             params: name(),
             response: "SyncState",
             status: 202,

@@ -31,6 +31,10 @@ pub struct Gauges {
     pub token_days_left: Vec<(String, i64)>,
     /// (console, 1 when a sync runs now)
     pub running: Vec<(String, bool)>,
+    /// With a job queue: its jobs per console and state.
+    pub jobs: Vec<s1bridge_store::JobCount>,
+    /// With a job queue: (worker, status: alive, silent or stopped, jobs it runs now).
+    pub workers: Vec<(String, &'static str, usize)>,
 }
 
 impl Metrics {
@@ -199,6 +203,65 @@ impl Metrics {
                 .iter()
                 .map(|(c, r)| ("", labels(&[("console", c)]), u8::from(*r).to_string())),
         );
+        if !gauges.jobs.is_empty() || !gauges.workers.is_empty() {
+            section(
+                &mut out,
+                "s1bridge_queue_jobs",
+                "gauge",
+                "Jobs of the queue by console and state (serve --queue).",
+                gauges.jobs.iter().map(|j| {
+                    (
+                        "",
+                        labels(&[("console", &j.console), ("state", j.state.as_str())]),
+                        j.jobs.to_string(),
+                    )
+                }),
+            );
+            section(
+                &mut out,
+                "s1bridge_queue_oldest_due_seconds",
+                "gauge",
+                "How long the console's oldest due job has waited for a worker.",
+                gauges
+                    .jobs
+                    .iter()
+                    .filter(|j| j.state == s1bridge_store::JobState::Queued)
+                    .map(|j| {
+                        (
+                            "",
+                            labels(&[("console", &j.console)]),
+                            j.oldest_due_secs.to_string(),
+                        )
+                    }),
+            );
+            let mut by_status: BTreeMap<&str, usize> = ["alive", "silent", "stopped"]
+                .into_iter()
+                .map(|s| (s, 0))
+                .collect();
+            for (_, status, _) in &gauges.workers {
+                *by_status.entry(status).or_default() += 1;
+            }
+            section(
+                &mut out,
+                "s1bridge_workers",
+                "gauge",
+                "Workers seen within the hour by status: alive, silent (no heartbeat for three \
+                 periods) or stopped.",
+                by_status
+                    .iter()
+                    .map(|(s, n)| ("", labels(&[("status", s)]), n.to_string())),
+            );
+            section(
+                &mut out,
+                "s1bridge_worker_running_jobs",
+                "gauge",
+                "Jobs each worker runs now.",
+                gauges
+                    .workers
+                    .iter()
+                    .map(|(w, _, n)| ("", labels(&[("worker", w)]), n.to_string())),
+            );
+        }
         out
     }
 }
@@ -254,6 +317,7 @@ mod tests {
             &Gauges {
                 token_days_left: vec![("prod".into(), 12)],
                 running: vec![("prod".into(), false)],
+                ..Gauges::default()
             },
         );
         for want in [

@@ -87,6 +87,7 @@ pub async fn run(
             owner: opts.owner.clone(),
             concurrency: u32::try_from(opts.concurrency).unwrap_or(u32::MAX),
             version: env!("CARGO_PKG_VERSION").to_string(),
+            heartbeat_every: opts.lease / 3,
         })
         .await
         .map_err(|e| format!("registering worker '{}': {e}", opts.worker))?;

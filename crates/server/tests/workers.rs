@@ -62,6 +62,7 @@ async fn the_service_shows_workers_and_the_jobs_they_run() {
                 owner: format!("host-{w}:7"),
                 concurrency: 2,
                 version: "test".into(),
+                heartbeat_every: Duration::from_secs(20),
             })
             .await
             .unwrap();
@@ -149,6 +150,20 @@ async fn the_service_shows_workers_and_the_jobs_they_run() {
         serde_json::json!(["devices", "vulnerabilities"]),
         "in the engine's order"
     );
+    // The single-node "start a sync here" is refused with the way to queue one instead.
+    let req = Request::post("/api/v1/consoles/lab/syncs")
+        .header(header::AUTHORIZATION, format!("Bearer {}", h.admin))
+        .body(Body::empty())
+        .unwrap();
+    let resp = app(state.clone()).oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body = String::from_utf8_lossy(&bytes);
+    assert!(body.contains("queue_mode"), "{body}");
+    assert!(body.contains("/api/v1/consoles/lab/jobs"), "{body}");
+    assert!(state.runner.state("lab").is_none(), "nothing started");
     let (status, body) = post(h.admin.clone(), r#"{"features": ["teleport"]}"#).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("unknown_feature"), "{body}");
@@ -201,4 +216,33 @@ async fn the_service_shows_workers_and_the_jobs_they_run() {
     ] {
         assert!(page.contains(needle), "{needle} missing from {page}");
     }
+
+    // /metrics: the queue by console and state, and the workers by status. worker-c promised a
+    // heartbeat every 50 ms and went silent.
+    queue
+        .register_worker(&WorkerInfo {
+            worker: "worker-c".into(),
+            owner: "host-worker-c:9".into(),
+            concurrency: 1,
+            version: "test".into(),
+            heartbeat_every: Duration::from_millis(50),
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (status, text) = get(&state, "/metrics", &h.read, false).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    for needle in [
+        "s1bridge_queue_jobs{console=\"lab\",state=\"queued\"} 3",
+        "s1bridge_queue_jobs{console=\"other\",state=\"running\"} 1",
+        "s1bridge_queue_oldest_due_seconds{console=\"lab\"}",
+        "s1bridge_workers{status=\"alive\"} 2",
+        "s1bridge_workers{status=\"silent\"} 1",
+        "s1bridge_workers{status=\"stopped\"} 0",
+        "s1bridge_worker_running_jobs{worker=\"worker-b\"} 1",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from {text}");
+    }
+    let (_, page) = get(&state, "/ui/workers", &h.read, true).await;
+    assert!(page.contains("silent: no heartbeat"), "{page}");
 }

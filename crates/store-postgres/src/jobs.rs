@@ -21,8 +21,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use s1bridge_store::{
-    Claimed, Enqueued, Job, JobFilter, JobOutcome, JobQueue, JobState, Leadership, Lease, NewJob,
-    Result, StoreError, WorkSignal, WorkerInfo, WorkerRecord,
+    Claimed, Enqueued, Job, JobCount, JobFilter, JobOutcome, JobQueue, JobState, Leadership, Lease,
+    NewJob, Result, StoreError, WorkSignal, WorkerInfo, WorkerRecord,
 };
 use tokio::sync::{OnceCell, watch};
 use tokio_postgres::Row;
@@ -597,18 +597,55 @@ impl JobQueue for PgJobQueue {
         rows.iter().map(job_from_row).collect()
     }
 
+    async fn job_counts(&self) -> Result<Vec<JobCount>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT console, state, count(*)::int8,
+                        COALESCE(EXTRACT(EPOCH FROM now() - min(not_before)
+                                 FILTER (WHERE state = 'queued' AND not_before <= now())), 0)::float8
+                 FROM s1b_jobs GROUP BY console, state ORDER BY console, state",
+                &[],
+            )
+            .await
+            .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                let state: String = r.get(1);
+                Ok(JobCount {
+                    console: r.get(0),
+                    state: JobState::parse(&state).ok_or_else(|| {
+                        StoreError::Backend(format!(
+                            "the job queue holds an unknown state '{state}'"
+                        ))
+                    })?,
+                    jobs: u64::try_from(r.get::<_, i64>(2)).unwrap_or(0),
+                    oldest_due_secs: r.get(3),
+                })
+            })
+            .collect()
+    }
+
     async fn register_worker(&self, info: &WorkerInfo) -> Result<()> {
         let concurrency = i32::try_from(info.concurrency).unwrap_or(i32::MAX);
         self.client()
             .await?
             .execute(
-                "INSERT INTO s1b_workers (worker, owner, concurrency, version)
-                 VALUES ($1, $2, $3, $4)
+                "INSERT INTO s1b_workers (worker, owner, concurrency, version, heartbeat_secs)
+                 VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (worker) DO UPDATE
                  SET owner = EXCLUDED.owner, concurrency = EXCLUDED.concurrency,
                      version = EXCLUDED.version, started_at = now(), heartbeat_at = now(),
-                     stopped_at = NULL, scheduler = false",
-                &[&info.worker, &info.owner, &concurrency, &info.version],
+                     stopped_at = NULL, scheduler = false,
+                     heartbeat_secs = EXCLUDED.heartbeat_secs",
+                &[
+                    &info.worker,
+                    &info.owner,
+                    &concurrency,
+                    &info.version,
+                    &info.heartbeat_every.as_secs_f64(),
+                ],
             )
             .await
             .map_err(db)?;
@@ -649,7 +686,9 @@ impl JobQueue for PgJobQueue {
         let rows = client
             .query(
                 "SELECT worker, owner, concurrency, version, started_at, heartbeat_at, stopped_at,
-                        scheduler
+                        scheduler,
+                        stopped_at IS NULL
+                            AND heartbeat_at < now() - make_interval(secs => 3 * heartbeat_secs)
                  FROM s1b_workers
                  WHERE heartbeat_at > now() - make_interval(secs => $1)
                  ORDER BY worker",
@@ -690,6 +729,7 @@ impl JobQueue for PgJobQueue {
                     heartbeat_at: r.get(5),
                     stopped_at: r.get(6),
                     scheduler: r.get(7),
+                    silent: r.get(8),
                 }
             })
             .collect())

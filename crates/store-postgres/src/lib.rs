@@ -65,6 +65,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "jobs",
         sql: include_str!("../migrations/0100_jobs.sql"),
     },
+    Migration {
+        version: 101,
+        name: "worker heartbeat period",
+        sql: include_str!("../migrations/0101_worker_heartbeat.sql"),
+    },
 ];
 
 /// Key of the advisory lock held while migrating (`pg_advisory_xact_lock`), so that workers

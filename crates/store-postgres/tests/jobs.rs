@@ -402,16 +402,23 @@ async fn workers_are_listed_with_what_they_run() {
         return;
     };
     let q = PgJobQueue::open(&db.url()).await.unwrap();
-    for (w, owner) in [("w1", "hostA:1"), ("w2", "hostB:2")] {
+    // w3 promises a heartbeat every 100 ms and sends none: after three periods it is silent.
+    for (w, owner, every) in [
+        ("w1", "hostA:1", Duration::from_secs(20)),
+        ("w2", "hostB:2", Duration::from_secs(20)),
+        ("w3", "hostC:3", Duration::from_millis(100)),
+    ] {
         q.register_worker(&WorkerInfo {
             worker: w.into(),
             owner: owner.into(),
             concurrency: 2,
             version: "test".into(),
+            heartbeat_every: every,
         })
         .await
         .unwrap();
     }
+    tokio::time::sleep(Duration::from_millis(500)).await;
     q.worker_heartbeat("w1", true).await.unwrap();
     assert!(q.worker_heartbeat("nobody", false).await.is_err());
     q.enqueue(&job("a", tick(0), true)).await.unwrap();
@@ -421,9 +428,18 @@ async fn workers_are_listed_with_what_they_run() {
     q.worker_stopped("w2").await.unwrap();
     let workers = q.list_workers(Duration::from_secs(60)).await.unwrap();
     let by: BTreeMap<_, _> = workers.iter().map(|w| (w.worker.as_str(), w)).collect();
-    assert_eq!(by.len(), 2);
+    assert_eq!(by.len(), 3);
     let w1 = by["w1"];
     assert!(w1.scheduler);
+    assert!(!w1.silent, "w1's heartbeat is fresh");
+    assert!(!by["w2"].silent, "w2 stopped cleanly: stopped, not silent");
+    assert!(by["w3"].silent, "w3 missed three heartbeats");
+    q.worker_heartbeat("w3", false).await.unwrap();
+    let workers = q.list_workers(Duration::from_secs(60)).await.unwrap();
+    assert!(
+        workers.iter().all(|w| !w.silent),
+        "a heartbeat ends the silence: {workers:?}"
+    );
     assert_eq!(w1.owner, "hostA:1");
     let mut running: Vec<&str> = w1.running.iter().map(|j| j.console.as_str()).collect();
     running.sort();

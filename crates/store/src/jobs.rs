@@ -161,6 +161,18 @@ pub struct WorkerInfo {
     pub owner: String,
     pub concurrency: u32,
     pub version: String,
+    /// How often it sends a heartbeat; it counts as silent after three periods without one.
+    pub heartbeat_every: std::time::Duration,
+}
+
+/// The jobs of one console in one state ([`JobQueue::job_counts`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobCount {
+    pub console: String,
+    pub state: JobState,
+    pub jobs: u64,
+    /// For `queued`: seconds since the oldest of them could have started (0 when none is due).
+    pub oldest_due_secs: f64,
 }
 
 /// A worker as stored, with what it runs now.
@@ -176,6 +188,9 @@ pub struct WorkerRecord {
     pub stopped_at: Option<DateTime<Utc>>,
     /// Whether it holds the scheduler lock (as it last reported).
     pub scheduler: bool,
+    /// Not stopped cleanly, yet no heartbeat for three of its periods (by the database clock):
+    /// killed, frozen or cut off. Its jobs go back to the queue when their leases expire.
+    pub silent: bool,
     /// Jobs it holds under a live lease.
     pub running: Vec<Job>,
 }
@@ -240,6 +255,9 @@ pub trait JobQueue: Send + Sync {
     async fn prune_finished(&self, older_than: Duration) -> Result<u64>;
     async fn get_job(&self, job_id: i64) -> Result<Option<Job>>;
     async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>>;
+    /// How many jobs each console has in each state (states without jobs left out), with the
+    /// age in seconds of its oldest queued job that may run now (for metrics).
+    async fn job_counts(&self) -> Result<Vec<JobCount>>;
 
     /// Register (or re-register) a worker as alive now.
     async fn register_worker(&self, info: &WorkerInfo) -> Result<()>;

@@ -190,6 +190,10 @@ async fn page(
         .map(|w| {
             let role = if w.stopped_at.is_some() {
                 format!("stopped {}", when(w.stopped_at))
+            } else if w.silent {
+                "silent: no heartbeat (killed or cut off?); its jobs return to the queue when \
+                 their leases expire"
+                    .to_string()
             } else if w.scheduler {
                 "scheduler".to_string()
             } else {
@@ -365,6 +369,7 @@ impl FeatureModule for Workers {
             heartbeat_at: crate::openapi::samples::t(),
             stopped_at: Some(crate::openapi::samples::t()),
             scheduler: true,
+            silent: false,
             running: vec![sample_job()],
         };
         vec![
