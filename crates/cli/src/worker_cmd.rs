@@ -11,7 +11,7 @@ use s1bridge_config::Config;
 use s1bridge_config::tokens::KeySource;
 use s1bridge_server::live::LiveBackend;
 use s1bridge_server::worker::{self, WorkerOptions};
-use s1bridge_store::{Enqueued, Job, JobFilter, JobQueue, JobState, NewJob};
+use s1bridge_store::{Cancelled, Job, JobFilter, JobQueue, JobState, NewJob};
 use s1bridge_store_postgres::{PgJobQueue, is_postgres_url, redact_url};
 use s1bridge_sync::Feature;
 
@@ -82,6 +82,20 @@ enum JobsCommand {
         state: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a queued or running job (it becomes failed, "cancelled by …"); a running job's
+    /// worker stops the sync at its next lease renewal, its run closed abandoned and its
+    /// checkpoints kept.
+    Cancel {
+        job_id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue a finished (failed, skipped or done) job's console and features again.
+    Retry {
+        job_id: i64,
         #[arg(long)]
         json: bool,
     },
@@ -210,20 +224,10 @@ pub async fn jobs(db: Option<String>, config: Config, args: JobsArgs) -> Result<
                     )));
                 }
             }
-            let now = chrono::Utc::now();
-            let outcome = queue
-                .enqueue(&NewJob {
-                    console: console.clone(),
-                    features: features.clone(),
-                    scheduled_for: now,
-                    not_before: now,
-                    trigger: "manual".to_string(),
-                    skip_if_busy: false,
-                })
-                .await?;
-            let id = match outcome {
-                Enqueued::Queued(id) | Enqueued::Skipped(id) | Enqueued::Exists(id) => id,
-            };
+            let id = queue
+                .enqueue(&NewJob::manual(&console, features.clone()))
+                .await?
+                .job_id();
             if json {
                 println!(
                     "{}",
@@ -301,6 +305,84 @@ pub async fn jobs(db: Option<String>, config: Config, args: JobsArgs) -> Result<
                     &rows
                 )
             );
+            Ok(0)
+        }
+        JobsCommand::Cancel { job_id, json } => {
+            let by = format!("s1bridge jobs cancel ({})", s1bridge_sync::process_owner());
+            let outcome = queue.cancel(job_id, &by).await?;
+            let (code, state, message) = match outcome {
+                Cancelled::Was(was) => (
+                    0,
+                    Some(was),
+                    if was == JobState::Running {
+                        format!(
+                            "Cancelled job {job_id} (it was running): its worker stops the sync \
+                             at its next lease renewal, within a third of its lease; the run is \
+                             closed abandoned and its checkpoints are kept."
+                        )
+                    } else {
+                        format!("Cancelled job {job_id} (it was queued).")
+                    },
+                ),
+                Cancelled::Finished(state) => (
+                    1,
+                    Some(state),
+                    format!(
+                        "Job {job_id} has finished already ({}); nothing was cancelled.",
+                        state.as_str()
+                    ),
+                ),
+                Cancelled::NotFound => {
+                    return Err(usage(format!(
+                        "there is no job {job_id}; `s1bridge jobs list` shows the jobs"
+                    )));
+                }
+            };
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "job_id": job_id,
+                        "cancelled": code == 0,
+                        "state_before": state.map(JobState::as_str),
+                    })
+                );
+            } else if code == 0 {
+                println!("{message}");
+            } else {
+                eprintln!("{message}");
+            }
+            Ok(code)
+        }
+        JobsCommand::Retry { job_id, json } => {
+            let Some(old) = queue.get_job(job_id).await? else {
+                return Err(usage(format!(
+                    "there is no job {job_id}; `s1bridge jobs list` shows the jobs"
+                )));
+            };
+            if matches!(old.state, JobState::Queued | JobState::Running) {
+                eprintln!(
+                    "Job {job_id} is still {}; nothing to retry.",
+                    old.state.as_str()
+                );
+                return Ok(1);
+            }
+            let id = queue
+                .enqueue(&NewJob::manual(&old.console, old.features.clone()))
+                .await?
+                .job_id();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"job_id": id, "retry_of": job_id, "console": old.console, "features": old.features})
+                );
+            } else {
+                println!(
+                    "Queued job {id}, a retry of job {job_id} ({}): {}.",
+                    old.state.as_str(),
+                    old.console
+                );
+            }
             Ok(0)
         }
         JobsCommand::Workers { json } => {

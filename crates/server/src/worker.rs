@@ -504,7 +504,7 @@ async fn run_job(
     // The sync future is dropped: stop its run (its committed pages and checkpoints stay).
     let reason = if why == "lost" {
         format!(
-            "worker {} lost the lease of job {} (re-claimed by another worker, or not renewable for a whole lease)",
+            "worker {} lost the lease of job {} (cancelled, re-claimed by another worker, or not renewable for a whole lease)",
             opts.worker, job.job_id
         )
     } else {

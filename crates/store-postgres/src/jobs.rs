@@ -21,8 +21,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use s1bridge_store::{
-    Claimed, Enqueued, Job, JobCount, JobFilter, JobOutcome, JobQueue, JobState, Leadership, Lease,
-    NewJob, Result, StoreError, WorkSignal, WorkerInfo, WorkerRecord,
+    Cancelled, Claimed, Enqueued, Job, JobCount, JobFilter, JobOutcome, JobQueue, JobState,
+    Leadership, Lease, NewJob, Result, StoreError, WorkSignal, WorkerInfo, WorkerRecord,
 };
 use tokio::sync::{OnceCell, watch};
 use tokio_postgres::Row;
@@ -595,6 +595,38 @@ impl JobQueue for PgJobQueue {
             .await
             .map_err(db)?;
         rows.iter().map(job_from_row).collect()
+    }
+
+    async fn cancel(&self, job_id: i64, by: &str) -> Result<Cancelled> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        let Some(row) = tx
+            .query_opt(
+                "SELECT state FROM s1b_jobs WHERE job_id = $1 FOR UPDATE",
+                &[&job_id],
+            )
+            .await
+            .map_err(db)?
+        else {
+            return Ok(Cancelled::NotFound);
+        };
+        let state: String = row.get(0);
+        let state = JobState::parse(&state).ok_or_else(|| {
+            StoreError::Backend(format!("the job queue holds an unknown state '{state}'"))
+        })?;
+        if !matches!(state, JobState::Queued | JobState::Running) {
+            return Ok(Cancelled::Finished(state));
+        }
+        tx.execute(
+            "UPDATE s1b_jobs SET state = 'failed', last_error = $2, lease_until = NULL,
+                                 finished_at = now()
+             WHERE job_id = $1",
+            &[&job_id, &format!("cancelled by {by}")],
+        )
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(Cancelled::Was(state))
     }
 
     async fn job_counts(&self) -> Result<Vec<JobCount>> {

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use s1bridge_store::{Enqueued, JobFilter, JobOutcome, JobQueue, JobState, NewJob, WorkerInfo};
+use s1bridge_store::{
+    Cancelled, Enqueued, JobFilter, JobOutcome, JobQueue, JobState, NewJob, WorkerInfo,
+};
 use s1bridge_store_postgres::{PgJobQueue, testdb::TestDb};
 
 fn tick(minute: u32) -> DateTime<Utc> {
@@ -490,4 +492,42 @@ async fn old_finished_jobs_are_pruned_but_not_live_ones_nor_a_consoles_newest() 
         [("a".to_string(), tick(1)), ("b".to_string(), tick(0))]
     );
     assert!(q.get_job(b).await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_job_fails_and_its_worker_loses_the_lease() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let q = PgJobQueue::open(&db.url()).await.unwrap();
+    assert_eq!(q.cancel(4242, "test").await.unwrap(), Cancelled::NotFound);
+    // Running: cancelled; the holder's renewals and finish are refused.
+    q.enqueue(&job("a", tick(0), true)).await.unwrap();
+    let running = q.claim("w1", "h:1", LONG, 3).await.unwrap().unwrap();
+    assert_eq!(
+        q.cancel(running.job.job_id, "alice").await.unwrap(),
+        Cancelled::Was(JobState::Running)
+    );
+    assert!(!q.renew(&running.lease, LONG).await.unwrap());
+    let done = JobOutcome::Done {
+        run_id: 1,
+        run_status: "ok".into(),
+    };
+    assert!(!q.finish(&running.lease, &done).await.unwrap());
+    let job_a = q.get_job(running.job.job_id).await.unwrap().unwrap();
+    assert_eq!(job_a.state, JobState::Failed);
+    assert_eq!(job_a.last_error.as_deref(), Some("cancelled by alice"));
+    assert_eq!(
+        q.cancel(running.job.job_id, "alice").await.unwrap(),
+        Cancelled::Finished(JobState::Failed)
+    );
+    // Queued: cancelled, and never claimed.
+    let Enqueued::Queued(b) = q.enqueue(&job("b", tick(0), true)).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        q.cancel(b, "bob").await.unwrap(),
+        Cancelled::Was(JobState::Queued)
+    );
+    assert!(q.claim("w1", "h:1", LONG, 3).await.unwrap().is_none());
 }

@@ -76,6 +76,22 @@ pub struct NewJob {
     pub skip_if_busy: bool,
 }
 
+impl NewJob {
+    /// An operator's request: `features` of `console`, runnable now, queued behind the
+    /// console's running job if any.
+    pub fn manual(console: impl Into<String>, features: Vec<String>) -> NewJob {
+        let now = Utc::now();
+        NewJob {
+            console: console.into(),
+            features,
+            scheduled_for: now,
+            not_before: now,
+            trigger: "manual".to_string(),
+            skip_if_busy: false,
+        }
+    }
+}
+
 /// What [`JobQueue::enqueue`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "outcome", content = "job_id")]
@@ -86,6 +102,15 @@ pub enum Enqueued {
     Skipped(i64),
     /// This (console, scheduled_for) exists already; nothing changed.
     Exists(i64),
+}
+
+impl Enqueued {
+    /// The job this names, whatever happened.
+    pub fn job_id(self) -> i64 {
+        match self {
+            Enqueued::Queued(id) | Enqueued::Skipped(id) | Enqueued::Exists(id) => id,
+        }
+    }
 }
 
 /// A job as stored.
@@ -163,6 +188,16 @@ pub struct WorkerInfo {
     pub version: String,
     /// How often it sends a heartbeat; it counts as silent after three periods without one.
     pub heartbeat_every: std::time::Duration,
+}
+
+/// What [`JobQueue::cancel`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancelled {
+    /// It was in this state (queued or running) and is now failed.
+    Was(JobState),
+    /// It had finished already, in this state; nothing changed.
+    Finished(JobState),
+    NotFound,
 }
 
 /// The jobs of one console in one state ([`JobQueue::job_counts`]).
@@ -255,6 +290,11 @@ pub trait JobQueue: Send + Sync {
     async fn prune_finished(&self, older_than: Duration) -> Result<u64>;
     async fn get_job(&self, job_id: i64) -> Result<Option<Job>>;
     async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>>;
+    /// Cancel a queued or running job: it becomes `failed` with "cancelled by {by}" as its
+    /// error. A running job's worker learns it at its next lease renewal (renewals of a job that
+    /// is no longer running are refused) and stops the sync, its run closed `abandoned` with
+    /// its checkpoints kept.
+    async fn cancel(&self, job_id: i64, by: &str) -> Result<Cancelled>;
     /// How many jobs each console has in each state (states without jobs left out), with the
     /// age in seconds of its oldest queued job that may run now (for metrics).
     async fn job_counts(&self) -> Result<Vec<JobCount>>;

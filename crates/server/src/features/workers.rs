@@ -124,22 +124,10 @@ pub async fn enqueue_sync(state: &AppState, console: &str, requested: &[String])
             .map(|f| f.as_str().to_string())
             .collect();
     }
-    let now = chrono::Utc::now();
-    let outcome = queue
-        .enqueue(&s1bridge_store::NewJob {
-            console: console.to_string(),
-            features,
-            scheduled_for: now,
-            not_before: now,
-            trigger: "manual".into(),
-            skip_if_busy: false,
-        })
-        .await?;
-    let id = match outcome {
-        s1bridge_store::Enqueued::Queued(id)
-        | s1bridge_store::Enqueued::Skipped(id)
-        | s1bridge_store::Enqueued::Exists(id) => id,
-    };
+    let id = queue
+        .enqueue(&s1bridge_store::NewJob::manual(console, features))
+        .await?
+        .job_id();
     queue
         .get_job(id)
         .await?
