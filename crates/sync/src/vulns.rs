@@ -262,64 +262,67 @@ impl Context {
         }
     }
 
-    fn observe_risk(&self, r: &Risk, now: DateTime<Utc>) -> Option<FindingObservation> {
-        let agent_id = r.endpoint_id.clone().filter(|s| !s.is_empty())?;
-        let cve_id = r.cve_id.clone().filter(|s| !s.is_empty())?;
+    /// The observation of one risk row, its strings moved rather than copied (a page's rows
+    /// are consumed: a million findings are tens of millions of string copies otherwise).
+    fn observe_risk(&self, mut r: Risk, now: DateTime<Utc>) -> Option<FindingObservation> {
+        let agent_id = r.endpoint_id.take().filter(|s| !s.is_empty())?;
+        let cve_id = r.cve_id.take().filter(|s| !s.is_empty())?;
         let application = r
             .application_name
-            .clone()
-            .or_else(|| r.application.clone())
+            .take()
+            .or_else(|| r.application.take())
             .unwrap_or_default();
         let key = FindingKey {
             agent_id,
             application,
-            application_version: r.application_version.clone().unwrap_or_default(),
+            application_version: r.application_version.take().unwrap_or_default(),
             cve_id,
         };
+        let cvss = r.base_score_f64();
         // Exploit / risk / remediation fields the response carries, kept verbatim.
         let mut extra = serde_json::Map::new();
         for (name, value) in [
-            ("exploitCodeMaturity", &r.exploit_code_maturity),
-            ("remediationLevel", &r.remediation_level),
-            ("reportConfidence", &r.report_confidence),
-            ("riskScore", &r.risk_score),
-            ("nvdBaseScore", &r.nvd_base_score),
-            ("nvdCvssVersion", &r.nvd_cvss_version),
-            ("mitigationStatus", &r.mitigation_status),
-            ("lastScanDate", &r.last_scan_date),
-            ("lastScanResult", &r.last_scan_result),
+            ("exploitCodeMaturity", r.exploit_code_maturity.take()),
+            ("remediationLevel", r.remediation_level.take()),
+            ("reportConfidence", r.report_confidence.take()),
+            ("riskScore", r.risk_score.take()),
+            ("nvdBaseScore", r.nvd_base_score.take()),
+            ("nvdCvssVersion", r.nvd_cvss_version.take()),
+            ("mitigationStatus", r.mitigation_status.take()),
+            ("lastScanDate", r.last_scan_date.take()),
+            ("lastScanResult", r.last_scan_result.take()),
         ] {
             if let Some(v) = value {
-                extra.insert(name.to_string(), serde_json::Value::String(v.clone()));
+                extra.insert(name.to_string(), serde_json::Value::String(v));
             }
         }
-        if let Some(v) = &r.exploited_in_the_wild {
-            extra.insert("exploitedInTheWild".to_string(), v.clone());
+        if let Some(v) = r.exploited_in_the_wild.take() {
+            extra.insert("exploitedInTheWild".to_string(), v);
         }
         let mut o = self.observe(
             key,
-            r.endpoint_name.clone(),
-            r.application_vendor.clone(),
-            r.id.clone(),
-            r.severity.clone(),
-            r.base_score_f64(),
+            r.endpoint_name.take(),
+            r.application_vendor.take(),
+            r.id.take(),
+            r.severity.take(),
+            cvss,
             extra,
             now,
         );
-        o.cvss_version = r.cvss_version.clone();
+        o.cvss_version = r.cvss_version.take();
         o.published_at = r.published_date.as_deref().and_then(parse_timestamp);
         o.detected_at = r.detection_date.as_deref().and_then(parse_timestamp);
         o.days_detected = r.days_detected;
-        o.console_status = r.status.clone();
-        o.mark_type = r.mark_type.as_ref().and_then(|v| match v {
+        o.console_status = r.status.take();
+        o.mark_type = r.mark_type.take().and_then(|v| match v {
             serde_json::Value::Null => None,
             serde_json::Value::String(s) if s.is_empty() => None,
-            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::String(s) => Some(s),
             other => Some(other.to_string()),
         });
-        o.marked_by = r.marked_by.clone();
+        o.marked_by = r.marked_by.take();
         o.marked_at = r.marked_date.as_deref().and_then(parse_timestamp);
-        o.mark_reason = r.reason.clone();
+        o.mark_reason = r.reason.take();
         Some(o)
     }
 
@@ -698,7 +701,7 @@ async fn risk_stream(
             let now = Utc::now();
             let obs = page
                 .items
-                .iter()
+                .into_iter()
                 .filter_map(|r| producer_ctx.observe_risk(r, now))
                 .collect();
             (obs, page.next_cursor)
