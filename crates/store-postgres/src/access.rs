@@ -17,7 +17,7 @@ use s1bridge_store::{
 use tokio_postgres::types::Json;
 
 use crate::PgStore;
-use crate::store::{bad_value, col, db, json_col, snapshot};
+use crate::store::{bad_value, col, db, json_col, lock_console, snapshot};
 
 fn kind(s: &str) -> Result<PrincipalKind> {
     PrincipalKind::parse(s).ok_or_else(|| bad_value("principal kind", s))
@@ -361,17 +361,6 @@ async fn write_state(
         .collect())
 }
 
-/// Serialise access writes of one console (load, reconcile and rewrite must not interleave).
-async fn lock_console(tx: &Transaction<'_>, console: &str, doing: &'static str) -> Result<()> {
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended('s1bridge.access:' || $1::text, 0))",
-        &[&console],
-    )
-    .await
-    .map_err(db(doing))?;
-    Ok(())
-}
-
 /// Every record of a snapshot must be of `console`.
 fn check_console(console: &str, s: &AccessSnapshot) -> Result<()> {
     if console.trim().is_empty() {
@@ -405,7 +394,7 @@ pub(crate) async fn apply_snapshot(
     };
     let mut client = store.client().await?;
     let tx = client.transaction().await.map_err(db(DOING))?;
-    lock_console(&tx, console, DOING).await?;
+    lock_console(&tx, "access", console, DOING).await?;
     let old = load(&tx, console).await?;
     let warned = warned(&tx, console).await?;
     let (state, changes) = reconcile(console, &old, snapshot, origin, &warned);
@@ -449,7 +438,7 @@ pub(crate) async fn replace_principal_grants(
     }
     let mut client = store.client().await?;
     let tx = client.transaction().await.map_err(db(DOING))?;
-    lock_console(&tx, console, DOING).await?;
+    lock_console(&tx, "access", console, DOING).await?;
     let old = load(&tx, console).await?;
     if !old
         .principals

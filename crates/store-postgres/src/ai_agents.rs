@@ -13,7 +13,7 @@ use s1bridge_store::{
 use tokio_postgres::Row;
 
 use crate::PgStore;
-use crate::store::{col, db, json_col, to_i64, to_u64};
+use crate::store::{col, db, json_col, lock_console, to_i64, to_u64};
 
 const COLUMNS: &str = "console, agent_id, user_name, agent_name, display_name, computer_name,
     user_source, process_user, version, first_seen_at, last_seen_at, event_count, evidence";
@@ -60,12 +60,7 @@ pub(crate) async fn apply_ai_chunk(
     ai_chunk_covered_from(console, None, chunk).map_err(StoreError::Backend)?;
     let mut client = store.client().await?;
     let tx = client.transaction().await.map_err(db(DOING))?;
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended('s1bridge.ai:' || $1::text, 0))",
-        &[&console],
-    )
-    .await
-    .map_err(db(DOING))?;
+    lock_console(&tx, "ai", console, DOING).await?;
     let coverage = read_coverage(&tx, console).await?;
     let covered_from =
         ai_chunk_covered_from(console, coverage, chunk).map_err(StoreError::Backend)?;

@@ -14,7 +14,7 @@ use s1bridge_store::{
 use tokio_postgres::Row;
 
 use crate::PgStore;
-use crate::store::{bad_value, col, db, json_text_col, store_checkpoint, to_u64};
+use crate::store::{bad_value, col, db, json_text_col, lock_console, store_checkpoint, to_u64};
 
 /// The feature whose checkpoints findings pages write and `complete_finding_pass` clears.
 pub(crate) const FINDINGS_FEATURE: &str = "vulnerabilities";
@@ -497,12 +497,7 @@ pub(crate) async fn complete_finding_pass(
     let tx = client.transaction().await.map_err(db(DOING))?;
     // Pages and completions of one console's findings do not interleave (one sync per console);
     // the lock keeps it so even if two processes disagree.
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended('s1bridge.findings:' || $1::text, 0))",
-        &[&console],
-    )
-    .await
-    .map_err(db(DOING))?;
+    lock_console(&tx, "findings", console, DOING).await?;
     let rows = tx
         .query(
             COMPLETE_FINDINGS,

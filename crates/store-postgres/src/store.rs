@@ -50,6 +50,24 @@ pub(crate) fn json_col<T: serde::de::DeserializeOwned>(row: &Row, idx: usize) ->
     Ok(v)
 }
 
+/// Hold, until `tx` ends, the advisory lock of one `area` (`begin_run`, `findings`, `access`,
+/// `ai`) of `console`, across every process sharing the database. The key is the hash of
+/// `s1bridge.{area}:{console}`.
+pub(crate) async fn lock_console(
+    tx: &Transaction<'_>,
+    area: &str,
+    console: &str,
+    doing: &'static str,
+) -> Result<()> {
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('s1bridge.' || $1::text || ':' || $2::text, 0))",
+        &[&area, &console],
+    )
+    .await
+    .map_err(db(doing))?;
+    Ok(())
+}
+
 /// A text column holding JSON that s1bridge wrote, decoded into `T`.
 pub(crate) fn json_text_col<T: serde::de::DeserializeOwned>(row: &Row, idx: usize) -> Result<T> {
     let text: &str = col(row, idx)?;
@@ -697,12 +715,7 @@ impl Store for PgStore {
         // One begin_run per console at a time, across every process sharing the database: the
         // lock is held until this transaction ends, and the check below runs after it is taken
         // (under READ COMMITTED each statement sees what the previous holder committed).
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended('s1bridge.begin_run:' || $1::text, 0))",
-            &[&console],
-        )
-        .await
-        .map_err(db(DOING))?;
+        lock_console(&tx, "begin_run", console, DOING).await?;
         let running = tx
             .query(
                 "SELECT run_id, started_at, heartbeat_at, owner FROM sync_runs
