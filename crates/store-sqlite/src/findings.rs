@@ -3,6 +3,9 @@
 //! A finding's public id is stored as the signed 64-bit integer `fid` (the bits of
 //! `FindingKey::finding_hash`); its text form is `'f' || printf('%016x', fid)`.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use chrono::{DateTime, Utc};
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior};
@@ -13,18 +16,75 @@ use s1bridge_store::{
 
 use super::{
     Ctx, EncodedPage, NULL_SPAN, Span, Ts, get_json, get_opt_ts, get_ts, scope_json,
-    store_checkpoint, to_u64,
+    store_checkpoint,
 };
 
 /// The feature whose checkpoints findings pages write and `complete_finding_pass` clears.
 pub(crate) const FINDINGS_FEATURE: &str = "vulnerabilities";
 
 /// The findings rowid of the public id bound to ?1 (its `fid`), or NULL: indexed ids first, then
-/// the findings added since the last merge (see the `finding_ids` table).
+/// the findings added since the last merge (see the `finding_ids_pending` table; of two findings
+/// whose ids collide, the older one keeps the id, as the merge does).
 const FINDING_REF_SQL: &str = "coalesce(
     (SELECT finding_ref FROM finding_ids WHERE fid = ?1),
-    (SELECT rowid FROM findings
-     WHERE rowid > (SELECT upto FROM finding_ids_upto) AND fid = ?1))";
+    (SELECT finding_ref FROM finding_ids_pending WHERE fid = ?1
+     ORDER BY finding_ref LIMIT 1))";
+
+/// Factor-set ids the writer remembers, by the sets' JSON (see `finding_factor_sets`): a page
+/// looks up the few distinct sets its findings use instead of storing each finding's copy.
+#[derive(Default)]
+pub(crate) struct FactorSets {
+    /// The `finding_factor_sets_gc` generation these ids belong to.
+    generation: i64,
+    ids: HashMap<Box<str>, i64>,
+}
+
+/// Remembered sets beyond this are forgotten (all at once; they are re-read as pages need them).
+const FACTOR_SETS_REMEMBERED: usize = 65_536;
+
+impl FactorSets {
+    /// The id of the stored set `json`, storing it first when no set has this JSON. `added`
+    /// collects the sets this transaction looked up in the database: they are remembered only
+    /// once it commits.
+    fn id(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        json: &str,
+        added: &mut HashMap<Box<str>, i64>,
+    ) -> rusqlite::Result<i64> {
+        if let Some(id) = self.ids.get(json).or_else(|| added.get(json)) {
+            return Ok(*id);
+        }
+        tx.prepare_cached(
+            "INSERT INTO finding_factor_sets (factors) VALUES (?1) ON CONFLICT (factors) DO NOTHING",
+        )?
+        .execute([json])?;
+        let id = tx
+            .prepare_cached("SELECT id FROM finding_factor_sets WHERE factors = ?1")?
+            .query_row([json], |r| r.get(0))?;
+        added.insert(json.into(), id);
+        Ok(id)
+    }
+
+    /// Forget every id when a collection ran since they were read.
+    fn check_generation(&mut self, tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+        let generation: i64 = tx
+            .prepare_cached("SELECT generation FROM finding_factor_sets_gc")?
+            .query_row([], |r| r.get(0))?;
+        if generation != self.generation {
+            self.ids.clear();
+            self.generation = generation;
+        }
+        Ok(())
+    }
+
+    fn remember(&mut self, added: HashMap<Box<str>, i64>) {
+        if self.ids.len() + added.len() > FACTOR_SETS_REMEMBERED {
+            self.ids.clear();
+        }
+        self.ids.extend(added);
+    }
+}
 
 pub(crate) use s1bridge_store::priority_rank;
 
@@ -169,7 +229,7 @@ INSERT INTO findings (
     console, fid, agent_id, application, application_version, cve_id, computer_name,
     application_vendor, console_row_id, vendor_severity, cvss_score, cvss_version, published_at,
     detected_at, days_detected, console_status, mark_type, marked_by, marked_at, mark_reason,
-    extra, priority, priority_rank, kev, factors, status, status_pass_id, last_pass_id,
+    extra, priority, priority_rank, kev, factor_set, status, status_pass_id, last_pass_id,
     first_seen_at, last_seen_at, fixed_at, reopen_from, first_run_id
 ) VALUES (
     ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
@@ -194,12 +254,13 @@ ON CONFLICT (console, agent_id, application, application_version, cve_id) DO UPD
     priority = excluded.priority,
     priority_rank = excluded.priority_rank,
     kev = excluded.kev,
-    factors = excluded.factors,
+    factor_set = excluded.factor_set,
     reopen_from = CASE WHEN status IN ('fixed', 'device_removed') THEN status
                        ELSE reopen_from END,
     last_pass_id = excluded.last_pass_id,
     last_seen_at = excluded.last_seen_at";
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn apply_finding_page(
     conn: &mut Connection,
     console: &str,
@@ -208,13 +269,20 @@ pub(crate) fn apply_finding_page(
     at: &str,
     page: &EncodedFindings,
     checkpoint: Option<&Checkpoint>,
+    factor_sets: &Mutex<FactorSets>,
 ) -> Result<FindingPageStats> {
     const DOING: &str = "storing a page of vulnerability findings";
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .ctx(DOING)?;
     let mut stats = FindingPageStats::default();
+    // Held for the whole transaction: only the writer uses it, and the writer is serial.
+    let mut sets = factor_sets
+        .lock()
+        .map_err(|_| StoreError::Backend(format!("{DOING}: the factor-set cache is poisoned")))?;
+    let mut added_sets = HashMap::new();
     if !page.rows.is_empty() {
+        sets.check_generation(&tx).ctx(DOING)?;
         // Findings are never deleted and a new row gets rowid max(rowid) + 1, so the rows this
         // page inserted are exactly those above the maximum before it.
         let max_before: i64 = tx
@@ -226,6 +294,9 @@ pub(crate) fn apply_finding_page(
             let mut stmt = tx.prepare_cached(UPSERT_FINDING).ctx(DOING)?;
             for (i, row) in page.rows.iter().enumerate() {
                 let t = |c: usize| page.arena.get(row.text[c]);
+                let factor_set = sets
+                    .id(&tx, t(fcol::FACTORS).unwrap_or("[]"), &mut added_sets)
+                    .ctx(DOING)?;
                 stmt.execute(rusqlite::params![
                     console,
                     row.fid,
@@ -251,7 +322,7 @@ pub(crate) fn apply_finding_page(
                     t(fcol::PRIORITY),
                     row.priority_rank,
                     row.kev,
-                    t(fcol::FACTORS),
+                    factor_set,
                     pass_id,
                     at,
                     run_id,
@@ -275,6 +346,16 @@ pub(crate) fn apply_finding_page(
             })
             .ctx(DOING)?;
         let new = usize::try_from(max_after - max_before).unwrap_or(0);
+        if new > 0 {
+            // Their ids wait in `finding_ids_pending` (read back while the rows are in cache)
+            // until the pass's completion merges them into `finding_ids` in id order.
+            tx.prepare_cached(
+                "INSERT INTO finding_ids_pending (fid, finding_ref)
+                 SELECT fid, rowid FROM findings WHERE rowid > ?1 ORDER BY rowid",
+            )
+            .and_then(|mut s| s.execute([max_before]))
+            .ctx(DOING)?;
+        }
         let reopened = tx
             .prepare_cached(
                 "INSERT INTO finding_transitions
@@ -301,6 +382,7 @@ pub(crate) fn apply_finding_page(
     }
     store_checkpoint(&tx, console, checkpoint)?;
     tx.commit().ctx(DOING)?;
+    sets.remember(added_sets);
     Ok(stats)
 }
 
@@ -330,9 +412,11 @@ pub(crate) fn complete_finding_pass(
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .ctx(DOING)?;
-    // One scan of the console's active findings decides every change; the transitions and the
-    // status updates then go by rowid. Scope limits only the absence decisions: a finding the
-    // pass saw is evidence enough for `open` wherever its device is.
+    // One scan of the console's active findings decides every change and counts what the
+    // summary reports (every finding this pass saw is active: a page that sees a fixed one
+    // reopens it); the transitions and the status updates then go by rowid, only when there are
+    // changes. Scope limits only the absence decisions: a finding the pass saw is evidence enough
+    // for `open` wherever its device is.
     tx.execute_batch(
         "CREATE TEMP TABLE IF NOT EXISTS finding_changes (
              finding_ref INTEGER PRIMARY KEY,
@@ -342,155 +426,188 @@ pub(crate) fn complete_finding_pass(
          DELETE FROM temp.finding_changes;",
     )
     .ctx(DOING)?;
-    tx.prepare_cached(&format!(
-        "INSERT INTO temp.finding_changes (finding_ref, from_status, to_status)
-         SELECT f.rowid, f.status,
-                CASE WHEN f.last_pass_id = ?2 THEN 'open'
-                     WHEN {DEVICE_PRESENT} THEN 'fixed'
-                     ELSE 'device_removed' END
-         FROM findings f
-         WHERE f.console = ?1 AND f.status IN ('new', 'open', 'reopened')
-           AND CASE WHEN f.last_pass_id = ?2
-                    THEN f.status IN ('new', 'reopened') AND f.status_pass_id <> ?2
-                    ELSE {FINDING_IN_SCOPE} END"
-    ))
-    .and_then(|mut s| {
-        s.execute(rusqlite::params![
-            console,
-            pass_id,
-            scope.is_empty(),
-            accounts,
-            sites,
-            groups
-        ])
-    })
-    .ctx(DOING)?;
-    let written = tx
-        .prepare_cached(
-            "INSERT INTO finding_transitions
-                 (finding_ref, from_status, to_status, at, run_id, reason)
-             SELECT c.finding_ref, c.from_status, c.to_status, ?1, ?2,
-                    CASE c.to_status
-                        WHEN 'open' THEN 'seen again'
-                        WHEN 'fixed' THEN 'absent from a complete pass; device present'
-                        ELSE 'absent; its device was removed from the console' END
-             FROM temp.finding_changes c
-             ORDER BY c.finding_ref",
-        )
-        .and_then(|mut s| s.execute(rusqlite::params![at, run_id]))
-        .ctx(DOING)?;
-    let updated = tx
-        .prepare_cached(
-            "UPDATE findings SET status = c.to_status, status_pass_id = ?1,
-                 fixed_at = CASE WHEN c.to_status = 'fixed' THEN ?2 END
-             FROM temp.finding_changes c WHERE findings.rowid = c.finding_ref",
-        )
-        .and_then(|mut s| s.execute(rusqlite::params![pass_id, at]))
-        .ctx(DOING)?;
-    if written != updated {
-        return Err(StoreError::Backend(format!(
-            "{DOING}: {written} transitions were written but {updated} findings changed; \
-             nothing was stored"
-        )));
-    }
+    let (mut seen, mut active_before) = (0u64, 0u64);
+    // open, fixed, device_removed
     let mut changed = [0u64; 3];
     {
-        let mut stmt = tx
+        let mut scan = tx
+            .prepare_cached(&format!(
+                "SELECT f.rowid, f.status, f.last_pass_id = ?2,
+                        CASE WHEN f.last_pass_id = ?2
+                             THEN CASE WHEN f.status IN ('new', 'reopened')
+                                            AND f.status_pass_id <> ?2 THEN 'open' END
+                             WHEN NOT {FINDING_IN_SCOPE} THEN NULL
+                             WHEN {DEVICE_PRESENT} THEN 'fixed'
+                             ELSE 'device_removed' END
+                 FROM findings f
+                 WHERE f.console = ?1 AND f.status IN ('new', 'open', 'reopened')"
+            ))
+            .ctx(DOING)?;
+        let mut record = tx
             .prepare_cached(
-                "SELECT to_status, count(*) FROM temp.finding_changes GROUP BY to_status",
+                "INSERT INTO temp.finding_changes (finding_ref, from_status, to_status)
+                 VALUES (?1, ?2, ?3)",
             )
             .ctx(DOING)?;
-        let mut rows = stmt.query([]).ctx(DOING)?;
+        let mut rows = scan
+            .query(rusqlite::params![
+                console,
+                pass_id,
+                scope.is_empty(),
+                accounts,
+                sites,
+                groups
+            ])
+            .ctx(DOING)?;
         while let Some(row) = rows.next().ctx(DOING)? {
-            let to: String = row.get(0).ctx(DOING)?;
-            let n: i64 = row.get(1).ctx(DOING)?;
-            let slot = match to.as_str() {
-                "open" => 0,
-                "fixed" => 1,
-                _ => 2,
+            active_before += 1;
+            if row.get::<_, bool>(2).ctx(DOING)? {
+                seen += 1;
+            }
+            let to = row.get_ref(3).ctx(DOING)?;
+            let rusqlite::types::ValueRef::Text(to) = to else {
+                continue;
             };
-            changed[slot] = to_u64(n);
+            let (slot, to) = match to {
+                b"open" => (0, "open"),
+                b"fixed" => (1, "fixed"),
+                _ => (2, "device_removed"),
+            };
+            changed[slot] += 1;
+            let rowid: i64 = row.get(0).ctx(DOING)?;
+            let from = row.get_ref(1).ctx(DOING)?;
+            let from = from
+                .as_str()
+                .map_err(|e| StoreError::Backend(format!("{DOING}: a status is not text: {e}")))?;
+            record
+                .execute(rusqlite::params![rowid, from, to])
+                .ctx(DOING)?;
         }
     }
-    tx.execute("DELETE FROM temp.finding_changes", [])
-        .ctx(DOING)?;
-    let (seen, active): (i64, i64) = tx
-        .prepare_cached(
-            "SELECT coalesce(sum(last_pass_id = ?2), 0),
-                    coalesce(sum(status IN ('new', 'open', 'reopened')), 0)
-             FROM findings WHERE console = ?1",
-        )
-        .and_then(|mut s| {
-            s.query_row(rusqlite::params![console, pass_id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-        })
-        .ctx(DOING)?;
+    let expected: u64 = changed.iter().sum();
+    if expected > 0 {
+        let written = tx
+            .prepare_cached(
+                "INSERT INTO finding_transitions
+                     (finding_ref, from_status, to_status, at, run_id, reason)
+                 SELECT c.finding_ref, c.from_status, c.to_status, ?1, ?2,
+                        CASE c.to_status
+                            WHEN 'open' THEN 'seen again'
+                            WHEN 'fixed' THEN 'absent from a complete pass; device present'
+                            ELSE 'absent; its device was removed from the console' END
+                 FROM temp.finding_changes c
+                 ORDER BY c.finding_ref",
+            )
+            .and_then(|mut s| s.execute(rusqlite::params![at, run_id]))
+            .ctx(DOING)?;
+        let updated = tx
+            .prepare_cached(
+                "UPDATE findings SET status = c.to_status, status_pass_id = ?1,
+                     fixed_at = CASE WHEN c.to_status = 'fixed' THEN ?2 END
+                 FROM temp.finding_changes c WHERE findings.rowid = c.finding_ref",
+            )
+            .and_then(|mut s| s.execute(rusqlite::params![pass_id, at]))
+            .ctx(DOING)?;
+        let as_u64 = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        if as_u64(written) != expected || as_u64(updated) != expected {
+            return Err(StoreError::Backend(format!(
+                "{DOING}: {expected} status changes were decided but {written} transitions were \
+                 written and {updated} findings changed; nothing was stored"
+            )));
+        }
+        tx.execute("DELETE FROM temp.finding_changes", [])
+            .ctx(DOING)?;
+    }
+    let active = active_before - changed[1] - changed[2];
     tx.execute(
         "DELETE FROM checkpoints WHERE console = ?1 AND feature = ?2",
         rusqlite::params![console, FINDINGS_FEATURE],
     )
     .ctx(DOING)?;
     index_new_finding_ids(&tx)?;
+    collect_factor_sets(&tx)?;
     tx.commit().ctx(DOING)?;
     Ok(FindingPassSummary {
-        seen: to_u64(seen),
+        seen,
         opened: changed[0],
         fixed: changed[1],
         device_removed: changed[2],
-        active: to_u64(active),
+        active,
     })
 }
 
-/// Add the findings stored since the last merge to `finding_ids`, in id order (one sorted bulk
-/// insert instead of random inserts page by page).
+/// Add the findings stored since the last merge (`finding_ids_pending`) to `finding_ids`, in id
+/// order: one sorted bulk insert instead of random inserts page by page.
 fn index_new_finding_ids(tx: &rusqlite::Transaction<'_>) -> Result<()> {
     const DOING: &str = "indexing the ids of new vulnerability findings";
-    let (upto, max): (i64, i64) = tx
-        .query_row(
-            "SELECT (SELECT upto FROM finding_ids_upto),
-                    (SELECT coalesce(max(rowid), 0) FROM findings)",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+    let pending: i64 = tx
+        .query_row("SELECT count(*) FROM finding_ids_pending", [], |r| r.get(0))
         .ctx(DOING)?;
-    if max <= upto {
+    if pending == 0 {
         return Ok(());
     }
+    // Of two findings whose 64-bit ids collide (about 1 in 10^7 for a million findings), the
+    // older one keeps the id.
     let added = tx
         .execute(
             "INSERT OR IGNORE INTO finding_ids (fid, finding_ref)
-             SELECT fid, rowid FROM findings WHERE rowid > ?1 ORDER BY fid",
-            [upto],
-        )
-        .ctx(DOING)?;
-    let pending: i64 = tx
-        .query_row(
-            "SELECT count(*) FROM findings WHERE rowid > ?1",
-            [upto],
-            |r| r.get(0),
+             SELECT fid, finding_ref FROM finding_ids_pending ORDER BY fid, finding_ref",
+            [],
         )
         .ctx(DOING)?;
     let added = i64::try_from(added).unwrap_or(i64::MAX);
     if added != pending {
-        // Two keys whose 64-bit ids collide (about 1 in 10^7 for a million findings): the
-        // first one keeps the id.
         tracing::warn!(
             colliding = pending - added,
             "vulnerability findings whose finding id collides with another finding's; \
              only the first one can be looked up by id"
         );
     }
-    tx.execute("UPDATE finding_ids_upto SET upto = ?1", [max])
+    tx.execute("DELETE FROM finding_ids_pending", [])
         .ctx(DOING)?;
     Ok(())
 }
+
+/// Delete the factor sets no finding uses any more, once the table holds more than twice the
+/// sets in use after the last collection (and a few thousand more): one scan of the findings,
+/// rarely. Writers that remember set ids forget them when they see the new generation.
+fn collect_factor_sets(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+    const DOING: &str = "deleting priority factor sets no finding uses";
+    let (stored, in_use): (i64, i64) = tx
+        .query_row(
+            "SELECT (SELECT count(*) FROM finding_factor_sets),
+                    (SELECT in_use FROM finding_factor_sets_gc)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .ctx(DOING)?;
+    if stored <= 2 * in_use + FACTOR_SETS_SLACK {
+        return Ok(());
+    }
+    tx.execute(
+        "DELETE FROM finding_factor_sets
+         WHERE id NOT IN (SELECT factor_set FROM findings WHERE factor_set IS NOT NULL)",
+        [],
+    )
+    .ctx(DOING)?;
+    tx.execute(
+        "UPDATE finding_factor_sets_gc SET generation = generation + 1,
+             in_use = (SELECT count(*) FROM finding_factor_sets)",
+        [],
+    )
+    .ctx(DOING)?;
+    Ok(())
+}
+
+/// See [`collect_factor_sets`].
+const FACTOR_SETS_SLACK: i64 = 4_096;
 
 /// Finding columns in [`read_finding`] order.
 const FINDING_COLUMNS: &str = "fid, console, agent_id, computer_name, cve_id, application, \
     application_vendor, application_version, vendor_severity, cvss_score, cvss_version, \
     published_at, detected_at, days_detected, status, first_seen_at, last_seen_at, fixed_at, \
-    priority, factors, console_row_id, console_status, mark_type, marked_by, marked_at, \
+    priority, (SELECT s.factors FROM finding_factor_sets s WHERE s.id = findings.factor_set), \
+    console_row_id, console_status, mark_type, marked_by, marked_at, \
     mark_reason, extra, kev";
 
 fn finding_id_text(fid: i64) -> String {

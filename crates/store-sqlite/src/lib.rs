@@ -46,10 +46,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/0006_ai_agents.sql")),
     (7, include_str!("../migrations/0007_service.sql")),
     (8, include_str!("../migrations/0008_indicators.sql")),
+    (9, include_str!("../migrations/0009_leaner_findings.sql")),
 ];
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// The feature whose pass `complete_full_pass` finishes.
 const DEVICES_FEATURE: &str = "devices";
@@ -104,6 +105,8 @@ struct Inner {
     /// Copies the WAL into the database off the writer's thread (file databases only). Declared
     /// after the connections so that it stops after them.
     checkpointer: Option<checkpointer::Checkpointer>,
+    /// Priority factor-set ids the writer remembers (used under the writer's lock).
+    factor_sets: Mutex<findings::FactorSets>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -191,6 +194,7 @@ impl SqliteStore {
                 writer: Mutex::new(writer),
                 reader: Some(Mutex::new(reader)),
                 checkpointer,
+                factor_sets: Mutex::default(),
             }),
         })
     }
@@ -212,6 +216,7 @@ impl SqliteStore {
                 writer: Mutex::new(conn),
                 reader: None,
                 checkpointer: None,
+                factor_sets: Mutex::default(),
             }),
         })
     }
@@ -1940,6 +1945,7 @@ impl Store for SqliteStore {
         let page = findings::EncodedFindings::encode(&console, findings)?;
         let checkpoint = checkpoint.cloned();
         let at = ts(&at);
+        let inner = Arc::clone(&self.inner);
         self.with_writer(move |conn| {
             findings::apply_finding_page(
                 conn,
@@ -1949,6 +1955,7 @@ impl Store for SqliteStore {
                 &at,
                 &page,
                 checkpoint.as_ref(),
+                &inner.factor_sets,
             )
         })
         .await

@@ -74,8 +74,10 @@ async fn migrates_an_empty_file_and_reopens() {
             "checkpoints",
             "consoles",
             "devices",
+            "finding_factor_sets",
+            "finding_factor_sets_gc",
             "finding_ids",
-            "finding_ids_upto",
+            "finding_ids_pending",
             "finding_transitions",
             "findings",
             "indicators",
@@ -487,4 +489,204 @@ async fn the_wal_is_checkpointed_in_the_background() {
         store.count_devices("prod").await.expect("count").present,
         10_000
     );
+}
+
+/// Priority factors are stored once per distinct set. Sets no finding uses any more are deleted
+/// once they pile up, and a writer that remembered one of them stores it again when a later
+/// page needs it.
+#[tokio::test]
+async fn unused_factor_sets_are_collected_and_stored_again_when_needed() {
+    use s1bridge_store::PriorityFactor;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sets.db");
+    let store = SqliteStore::open(&path).unwrap();
+    const N: usize = 5_000;
+    let with_factors = |pass: &str| -> Vec<_> {
+        (0..N)
+            .map(|i| {
+                let mut f = s1bridge_store::testkit::sample_finding(
+                    &format!("{}", i % 50),
+                    &format!("CVE-2024-{i:05}"),
+                );
+                f.factors = vec![PriorityFactor {
+                    name: "criticality".to_string(),
+                    effect: 1,
+                    detail: format!("{pass} {i}"),
+                }];
+                f
+            })
+            .collect()
+    };
+    let sets = |path: &PathBuf| -> (i64, i64) {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.query_row(
+            "SELECT (SELECT count(*) FROM finding_factor_sets),
+                    (SELECT generation FROM finding_factor_sets_gc)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    };
+    let pass = |id: i64, findings: Vec<_>| {
+        let store = &store;
+        async move {
+            for page in findings.chunks(1_000) {
+                store
+                    .apply_finding_page("prod", id, id, at(id), page, None)
+                    .await
+                    .unwrap();
+            }
+            store
+                .complete_finding_pass("prod", id, id, &Scope::default(), at(id))
+                .await
+                .unwrap()
+        }
+    };
+    let a = with_factors("a");
+    let b = with_factors("b");
+    pass(1, a.clone()).await;
+    assert_eq!(
+        sets(&path),
+        (N as i64, 1),
+        "every set is in use: none deleted"
+    );
+    pass(2, b.clone()).await;
+    assert_eq!(sets(&path), (2 * N as i64, 1), "not piled up enough yet");
+    pass(3, with_factors("c")).await;
+    assert_eq!(
+        sets(&path),
+        (N as i64, 2),
+        "the sets of passes 1 and 2 are no longer used: deleted"
+    );
+    // Pass 2's sets were remembered by this writer, and deleted since.
+    let summary = pass(4, b.clone()).await;
+    assert_eq!(summary.seen, N as u64);
+    for f in [&b[0], &b[N - 1]] {
+        let stored = store
+            .get_finding(&f.key.finding_id("prod"))
+            .await
+            .unwrap()
+            .expect("stored");
+        assert_eq!(stored.factors, f.factors);
+    }
+    let listed = store
+        .list_findings(&s1bridge_store::FindingFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), N);
+    assert!(listed.iter().all(|f| f.factors[0].detail.starts_with("b ")));
+}
+
+/// A version-8 database (factors stored in each findings row, ids merged up to a watermark)
+/// keeps every finding's factors and id lookup through the upgrade, including the findings
+/// stored after the last merge.
+#[tokio::test]
+async fn a_version_8_database_keeps_factors_and_ids() {
+    use s1bridge_store::PriorityFactor;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v8.db");
+    let old = [
+        include_str!("../migrations/0001_init.sql"),
+        include_str!("../migrations/0002_run_owner.sql"),
+        include_str!("../migrations/0003_findings.sql"),
+        include_str!("../migrations/0004_history_and_tags.sql"),
+        include_str!("../migrations/0005_access.sql"),
+        include_str!("../migrations/0006_ai_agents.sql"),
+        include_str!("../migrations/0007_service.sql"),
+        include_str!("../migrations/0008_indicators.sql"),
+    ];
+    let obs: Vec<_> = (1..=3)
+        .map(|i| {
+            let mut f = s1bridge_store::testkit::sample_finding("1", &format!("CVE-2024-000{i}"));
+            f.factors = vec![PriorityFactor {
+                name: "exposed".to_string(),
+                effect: i % 2,
+                detail: format!("detail {}", i % 2),
+            }];
+            f
+        })
+        .collect();
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for sql in old {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 8).unwrap();
+        for (n, f) in obs.iter().enumerate() {
+            let id = f.key.finding_id("prod");
+            let fid = i64::from_ne_bytes(u64::from_str_radix(&id[1..], 16).unwrap().to_ne_bytes());
+            conn.execute(
+                "INSERT INTO findings (rowid, fid, console, agent_id, application,
+                     application_version, cve_id, extra, priority, priority_rank, kev, factors,
+                     status, status_pass_id, last_pass_id, first_seen_at, last_seen_at,
+                     first_run_id)
+                 VALUES (?1, ?2, 'prod', ?3, ?4, ?5, ?6, '{}', 'medium', 2, 0, ?7, 'open', 11,
+                     11, '2025-03-01T12:01:00.000000000Z', '2025-03-01T12:03:00.000000000Z', 11)",
+                rusqlite::params![
+                    n as i64 + 1,
+                    fid,
+                    f.key.agent_id,
+                    f.key.application,
+                    f.key.application_version,
+                    f.key.cve_id,
+                    serde_json::to_string(&f.factors).unwrap()
+                ],
+            )
+            .unwrap();
+        }
+        // The first finding was merged into finding_ids; the other two were not yet.
+        let fid: i64 = conn
+            .query_row("SELECT fid FROM findings WHERE rowid = 1", [], |r| r.get(0))
+            .unwrap();
+        conn.execute(
+            "INSERT INTO finding_ids (fid, finding_ref) VALUES (?1, 1)",
+            [fid],
+        )
+        .unwrap();
+        conn.execute("UPDATE finding_ids_upto SET upto = 1", [])
+            .unwrap();
+    }
+    let store = SqliteStore::open(&path).expect("upgrade succeeds");
+    for f in &obs {
+        let stored = store
+            .get_finding(&f.key.finding_id("prod"))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{} is found by id", f.key.cve_id));
+        assert_eq!(stored.factors, f.factors);
+    }
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let (sets, pending): (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM finding_factor_sets),
+                    (SELECT count(*) FROM finding_ids_pending)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (sets, pending),
+        (2, 2),
+        "two distinct sets; two ids not merged yet"
+    );
+    drop(conn);
+    // The next completed pass merges them.
+    store
+        .complete_finding_pass("prod", 12, 12, &Scope::default(), at(20))
+        .await
+        .unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let merged: i64 = conn
+        .query_row("SELECT count(*) FROM finding_ids", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(merged, 3);
+    for f in &obs {
+        assert!(
+            store
+                .get_finding(&f.key.finding_id("prod"))
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
 }

@@ -2262,6 +2262,14 @@ pub async fn check_finding_page_stats_and_refusals(store: &dyn Store) {
         failed.is_err(),
         "an unknown priority is refused: {failed:?}"
     );
+    // Its priority factors are a set no stored finding has: a backend that stores sets once
+    // must not keep (or remember) the one the refused page added.
+    let mut c = c;
+    c.factors = vec![PriorityFactor {
+        name: "criticality".to_string(),
+        effect: 1,
+        detail: "only on the refused page".to_string(),
+    }];
     let mut empty_agent = sample_finding("", "CVE-2024-0005");
     empty_agent.computer_name = None;
     let failed = store
@@ -2293,6 +2301,9 @@ pub async fn check_finding_page_stats_and_refusals(store: &dyn Store) {
         at(2),
         "a refused page changes nothing"
     );
+    // The same observation on a good page is stored with its factors.
+    finding_page(store, 2, 2, 4, std::slice::from_ref(&c)).await;
+    assert_eq!(finding(store, &c).await.factors, c.factors);
 }
 
 /// A console's first pass, whose pages a backend may store as plain inserts: a page that repeats
