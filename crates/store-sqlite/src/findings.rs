@@ -11,7 +11,7 @@ use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior};
 use s1bridge_store::{
     Checkpoint, Finding, FindingFilter, FindingObservation, FindingPageStats, FindingPassSummary,
-    FindingStatus, FindingTransition, Result, Scope, StoreError,
+    FindingStatus, FindingTransition, PriorityFactor, Result, Scope, StoreError,
 };
 
 use super::{
@@ -36,7 +36,7 @@ const FINDING_REF_SQL: &str = "coalesce(
 pub(crate) struct FactorSets {
     /// The `finding_factor_sets_gc` generation these ids belong to.
     generation: i64,
-    ids: HashMap<Box<str>, i64>,
+    ids: HashMap<Box<str>, i64, foldhash::fast::RandomState>,
 }
 
 /// Remembered sets beyond this are forgotten (all at once; they are re-read as pages need them).
@@ -50,7 +50,7 @@ impl FactorSets {
         &self,
         tx: &rusqlite::Transaction<'_>,
         json: &str,
-        added: &mut HashMap<Box<str>, i64>,
+        added: &mut HashMap<Box<str>, i64, foldhash::fast::RandomState>,
     ) -> rusqlite::Result<i64> {
         if let Some(id) = self.ids.get(json).or_else(|| added.get(json)) {
             return Ok(*id);
@@ -78,7 +78,7 @@ impl FactorSets {
         Ok(())
     }
 
-    fn remember(&mut self, added: HashMap<Box<str>, i64>) {
+    fn remember(&mut self, added: HashMap<Box<str>, i64, foldhash::fast::RandomState>) {
         if self.ids.len() + added.len() > FACTOR_SETS_REMEMBERED {
             self.ids.clear();
         }
@@ -121,12 +121,13 @@ mod fcol {
     pub const MARK_REASON: usize = 15;
     pub const EXTRA: usize = 16;
     pub const PRIORITY: usize = 17;
-    pub const FACTORS: usize = 18;
-    pub const COUNT: usize = 19;
+    pub const COUNT: usize = 18;
 }
 
 struct EncodedFinding {
     text: [Span; fcol::COUNT],
+    /// Index into the page's `factor_sets`.
+    factor_set: usize,
     fid: i64,
     cvss_score: Option<f64>,
     days_detected: Option<i64>,
@@ -140,6 +141,8 @@ struct EncodedFinding {
 pub(crate) struct EncodedFindings {
     arena: EncodedPage,
     rows: Vec<EncodedFinding>,
+    /// The JSON of each distinct factor set of the page, encoded once.
+    factor_sets: Vec<Span>,
 }
 
 impl EncodedFindings {
@@ -150,7 +153,10 @@ impl EncodedFindings {
                 rows: Vec::new(),
             },
             rows: Vec::with_capacity(findings.len()),
+            factor_sets: Vec::new(),
         };
+        let mut sets: HashMap<&[PriorityFactor], usize, foldhash::fast::RandomState> =
+            HashMap::default();
         let mut scratch = Vec::with_capacity(256);
         for (i, f) in findings.iter().enumerate() {
             let refuse = |why: String| {
@@ -203,15 +209,24 @@ impl EncodedFindings {
             serde_json::to_writer(&mut scratch, &f.extra)
                 .map_err(|e| refuse(format!("its extra fields cannot be encoded as JSON: {e}")))?;
             text[fcol::EXTRA] = a.push_utf8(&scratch, "the extra fields of a finding")?;
-            scratch.clear();
-            serde_json::to_writer(&mut scratch, &f.factors).map_err(|e| {
-                refuse(format!(
-                    "its priority factors cannot be encoded as JSON: {e}"
-                ))
-            })?;
-            text[fcol::FACTORS] = a.push_utf8(&scratch, "the priority factors of a finding")?;
+            let factor_set = match sets.get(f.factors.as_slice()) {
+                Some(&set) => set,
+                None => {
+                    scratch.clear();
+                    serde_json::to_writer(&mut scratch, &f.factors).map_err(|e| {
+                        refuse(format!(
+                            "its priority factors cannot be encoded as JSON: {e}"
+                        ))
+                    })?;
+                    let json = a.push_utf8(&scratch, "the priority factors of a finding")?;
+                    page.factor_sets.push(json);
+                    sets.insert(&f.factors, page.factor_sets.len() - 1);
+                    page.factor_sets.len() - 1
+                }
+            };
             page.rows.push(EncodedFinding {
                 text,
+                factor_set,
                 fid: fid_of(f.key.finding_hash(console)),
                 cvss_score: f.cvss_score,
                 days_detected: f.days_detected,
@@ -280,9 +295,15 @@ pub(crate) fn apply_finding_page(
     let mut sets = factor_sets
         .lock()
         .map_err(|_| StoreError::Backend(format!("{DOING}: the factor-set cache is poisoned")))?;
-    let mut added_sets = HashMap::new();
+    let mut added_sets = HashMap::default();
     if !page.rows.is_empty() {
         sets.check_generation(&tx).ctx(DOING)?;
+        let set_ids = page
+            .factor_sets
+            .iter()
+            .map(|json| sets.id(&tx, page.arena.get(*json).unwrap_or("[]"), &mut added_sets))
+            .collect::<rusqlite::Result<Vec<i64>>>()
+            .ctx(DOING)?;
         // Findings are never deleted and a new row gets rowid max(rowid) + 1, so the rows this
         // page inserted are exactly those above the maximum before it.
         let max_before: i64 = tx
@@ -294,9 +315,7 @@ pub(crate) fn apply_finding_page(
             let mut stmt = tx.prepare_cached(UPSERT_FINDING).ctx(DOING)?;
             for (i, row) in page.rows.iter().enumerate() {
                 let t = |c: usize| page.arena.get(row.text[c]);
-                let factor_set = sets
-                    .id(&tx, t(fcol::FACTORS).unwrap_or("[]"), &mut added_sets)
-                    .ctx(DOING)?;
+                let factor_set = set_ids[row.factor_set];
                 stmt.execute(rusqlite::params![
                     console,
                     row.fid,

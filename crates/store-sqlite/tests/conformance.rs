@@ -574,7 +574,45 @@ async fn unused_factor_sets_are_collected_and_stored_again_when_needed() {
         .await
         .unwrap();
     assert_eq!(listed.len(), N);
-    assert!(listed.iter().all(|f| f.factors[0].detail.starts_with("b ")));
+    let expected: std::collections::HashMap<_, _> = b
+        .iter()
+        .map(|f| (f.key.cve_id.clone(), f.factors.clone()))
+        .collect();
+    for f in &listed {
+        assert_eq!(f.factors, expected[&f.cve_id], "{}", f.cve_id);
+    }
+}
+
+/// A page whose findings interleave a few factor sets stores each finding with its own set.
+#[tokio::test]
+async fn interleaved_factor_sets_of_a_page_stay_with_their_findings() {
+    use s1bridge_store::PriorityFactor;
+    let store = SqliteStore::open_in_memory().unwrap();
+    let page: Vec<_> = (0..30)
+        .map(|i| {
+            let mut f = s1bridge_store::testkit::sample_finding("7", &format!("CVE-2024-{i:05}"));
+            f.factors = (0..i % 3)
+                .map(|n| PriorityFactor {
+                    name: format!("factor {n}"),
+                    effect: n,
+                    detail: format!("set {}", i % 3),
+                })
+                .collect();
+            f
+        })
+        .collect();
+    store
+        .apply_finding_page("prod", 1, 1, at(1), &page, None)
+        .await
+        .unwrap();
+    for f in &page {
+        let stored = store
+            .get_finding(&f.key.finding_id("prod"))
+            .await
+            .unwrap()
+            .expect("stored");
+        assert_eq!(stored.factors, f.factors, "{}", f.key.cve_id);
+    }
 }
 
 /// A version-8 database (factors stored in each findings row, ids merged up to a watermark)

@@ -94,7 +94,7 @@ impl FindingStatus {
 }
 
 /// One priority factor: `{name, effect, detail}` (effect in severity steps, signed).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PriorityFactor {
     pub name: String,
     pub effect: i32,

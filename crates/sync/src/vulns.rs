@@ -95,7 +95,7 @@ struct Context {
     /// Every device of the console (removed ones too), by agent id. Boxed so that the table's
     /// power-of-two bucket array holds pointers, not whole entries: at 125k endpoints that is
     /// the difference between ~7 MB and ~70 MB of buckets.
-    devices: HashMap<Box<str>, Box<DeviceEntry>>,
+    devices: DeviceMap,
     prioritizer: Prioritizer,
 }
 
@@ -110,6 +110,9 @@ struct DeviceEntry {
     /// A page of this pass held a finding of this device (set by the stream writers).
     seen: AtomicBool,
 }
+
+/// The devices of the console by agent id (looked up once per finding: a fast hash).
+type DeviceMap = HashMap<Box<str>, Box<DeviceEntry>, foldhash::fast::RandomState>;
 
 /// One shared copy per distinct site/group/account id, name and machine type.
 #[derive(Default)]
@@ -161,11 +164,8 @@ fn device_entry(d: s1bridge_store::Device, strings: &mut Interner) -> DeviceEntr
 /// as full rows at once.
 const DEVICE_PAGE: u32 = 2_000;
 
-async fn load_devices(
-    store: &Arc<dyn Store>,
-    console: &str,
-) -> Result<HashMap<Box<str>, Box<DeviceEntry>>, SyncError> {
-    let mut devices = HashMap::new();
+async fn load_devices(store: &Arc<dyn Store>, console: &str) -> Result<DeviceMap, SyncError> {
+    let mut devices = DeviceMap::default();
     let mut strings = Interner::default();
     let mut after: Option<String> = None;
     loop {
@@ -372,7 +372,7 @@ async fn recheck_vanished_agents(
     store: &Arc<dyn Store>,
     console: &str,
     scope: &Scope,
-    devices: &HashMap<Box<str>, Box<DeviceEntry>>,
+    devices: &DeviceMap,
 ) -> Result<u64, SyncError> {
     let in_scope = |e: &DeviceEntry| {
         if scope.is_empty() {
