@@ -229,8 +229,7 @@ impl<'a> FindingColumns<'a> {
             c.detected_at.push(f.detected_at);
             c.days_detected.push(f.days_detected);
             c.marked_at.push(f.marked_at);
-            c.extra
-                .push(encode(serde_json::to_string(&f.extra), "extra fields")?);
+            c.extra.push(f.extra.as_str().to_string());
             c.priority.push(&f.priority);
             c.priority_rank.push(ranks[i]);
             c.kev.push(f.kev);

@@ -1168,11 +1168,14 @@ impl Store for PgStore {
     ) -> Result<Vec<Device>> {
         const DOING: &str = "listing a page of devices";
         // The primary key (console, agent_id) is byte-ordered (COLLATE "C"): an index range scan.
+        // Agent ids are never empty, so '' starts the walk (an `$2 IS NULL OR …` would make every
+        // page scan the console from its start).
         let sql = format!(
             "SELECT {DEVICE_COLUMNS}, false AS stale FROM devices
-             WHERE console = $1 AND ($2::text IS NULL OR agent_id > $2)
+             WHERE console = $1 AND agent_id > $2
              ORDER BY agent_id LIMIT $3"
         );
+        let after = after.unwrap_or("");
         let limit: Option<i64> = (limit > 0).then_some(i64::from(limit));
         let client = self.client().await?;
         client

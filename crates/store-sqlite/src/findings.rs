@@ -205,10 +205,7 @@ impl EncodedFindings {
             text[fcol::MARKED_AT] = ts(a, &f.marked_at)?;
             text[fcol::MARK_REASON] = opt(a, &f.mark_reason)?;
             text[fcol::PRIORITY] = a.push(&f.priority)?;
-            scratch.clear();
-            serde_json::to_writer(&mut scratch, &f.extra)
-                .map_err(|e| refuse(format!("its extra fields cannot be encoded as JSON: {e}")))?;
-            text[fcol::EXTRA] = a.push_utf8(&scratch, "the extra fields of a finding")?;
+            text[fcol::EXTRA] = a.push(f.extra.as_str())?;
             let factor_set = match sets.get(f.factors.as_slice()) {
                 Some(&set) => set,
                 None => {

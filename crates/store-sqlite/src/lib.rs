@@ -22,10 +22,10 @@ use s1bridge_store::{
     ChangeOrigin, Grant, Principal,
 };
 use s1bridge_store::{
-    ApiKeyRecord, Checkpoint, ConsoleRecord, Device, DeviceCounts, DeviceFilter, DevicePageStats,
-    FeatureOutcome, FeatureStatus, Finding, FindingFilter, FindingObservation, FindingPageStats,
-    FindingPassSummary, FindingTransition, NewApiKey, PassKind, PassSummary, Result, RunStatus,
-    Scope, SealedToken, Store, StoreError, SyncRun, Watermark,
+    ApiKeyRecord, Checkpoint, ConsoleRecord, Device, DeviceCounts, DeviceFacts, DeviceFilter,
+    DevicePageStats, FeatureOutcome, FeatureStatus, Finding, FindingFilter, FindingObservation,
+    FindingPageStats, FindingPassSummary, FindingTransition, NewApiKey, PassKind, PassSummary,
+    Result, RunStatus, Scope, SealedToken, Store, StoreError, SyncRun, Watermark,
 };
 use s1bridge_store::{DuplicateCandidate, duplicate_links, duplicate_name, duplicate_serial};
 
@@ -1430,13 +1430,56 @@ fn device_page_query(
     const DOING: &str = "listing a page of devices";
     let sql = format!(
         "SELECT {DEVICE_COLUMNS}, 0 AS stale FROM devices \
-         WHERE console = ?1 AND (?2 IS NULL OR agent_id > ?2) ORDER BY agent_id LIMIT ?3"
+         WHERE console = ?1 AND agent_id > ?2 ORDER BY agent_id LIMIT ?3"
     );
+    // Agent ids are never empty, so '' starts the walk; a plain `agent_id > ?2` is an index
+    // range (an `?2 IS NULL OR …` would make every page scan the console from its start).
+    let after = after.unwrap_or("");
     let limit: i64 = if limit == 0 { -1 } else { i64::from(limit) };
     let mut stmt = conn.prepare_cached(&sql).ctx(DOING)?;
     stmt.query_map(rusqlite::params![console, after, limit], read_device)
         .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
         .ctx(DOING)
+}
+
+/// [`device_page_query`], reading only the columns of [`DeviceFacts`].
+fn device_facts_page_query(
+    conn: &mut Connection,
+    console: &str,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<Vec<DeviceFacts>> {
+    const DOING: &str = "listing a page of device facts";
+    let limit: i64 = if limit == 0 { -1 } else { i64::from(limit) };
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT agent_id, computer_name, account_id, site_id, site_name, group_id, \
+                    group_name, machine_type, ips, tags, is_decommissioned, last_active_at, \
+                    removed_at IS NOT NULL \
+             FROM devices \
+             WHERE console = ?1 AND agent_id > ?2 ORDER BY agent_id LIMIT ?3",
+        )
+        .ctx(DOING)?;
+    let after = after.unwrap_or("");
+    stmt.query_map(rusqlite::params![console, after, limit], |row| {
+        Ok(DeviceFacts {
+            agent_id: row.get(0)?,
+            computer_name: row.get(1)?,
+            account_id: row.get(2)?,
+            site_id: row.get(3)?,
+            site_name: row.get(4)?,
+            group_id: row.get(5)?,
+            group_name: row.get(6)?,
+            machine_type: row.get(7)?,
+            ips: string_list(row, 8)?,
+            tags: string_list(row, 9)?,
+            is_decommissioned: row.get(10)?,
+            last_active_at: get_opt_ts(row, 11)?,
+            removed: row.get(12)?,
+        })
+    })
+    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+    .ctx(DOING)
 }
 
 fn devices_query(
@@ -1916,6 +1959,20 @@ impl Store for SqliteStore {
         let after = after.map(str::to_string);
         self.with_reader(move |conn| device_page_query(conn, &console, after.as_deref(), limit))
             .await
+    }
+
+    async fn device_facts_page(
+        &self,
+        console: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<DeviceFacts>> {
+        let console = console.to_string();
+        let after = after.map(str::to_string);
+        self.with_reader(move |conn| {
+            device_facts_page_query(conn, &console, after.as_deref(), limit)
+        })
+        .await
     }
 
     async fn list_devices(&self, filter: &DeviceFilter) -> Result<Vec<Device>> {

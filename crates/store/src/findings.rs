@@ -125,7 +125,7 @@ pub struct FindingObservation {
     pub mark_reason: Option<String>,
     /// Exploit / KEV / EPSS / remediation fields the response carried (e.g.
     /// `exploitCodeMaturity`, `remediationLevel`, `riskScore`, `nvdBaseScore`), as a JSON object.
-    pub extra: serde_json::Value,
+    pub extra: ExtraJson,
     /// `critical|high|medium|low|info`, computed by the engine.
     pub priority: String,
     pub factors: Vec<PriorityFactor>,
@@ -236,4 +236,128 @@ pub fn priority_rank(priority: &str) -> Option<i64> {
         .iter()
         .find(|(name, _)| name.eq_ignore_ascii_case(priority))
         .map(|&(_, rank)| rank)
+}
+
+/// The `extra` fields of an observation: a JSON object kept as its text. Both backends store the
+/// text, so the sync writes it once per finding ([`ExtraJson::builder`]) instead of building a
+/// map that a backend would serialise again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraJson(String);
+
+impl Default for ExtraJson {
+    fn default() -> Self {
+        ExtraJson("{}".to_string())
+    }
+}
+
+impl ExtraJson {
+    /// Start an object; add fields with [`ExtraJsonBuilder::string`] / [`ExtraJsonBuilder::value`].
+    pub fn builder() -> ExtraJsonBuilder {
+        let mut text = String::with_capacity(320);
+        text.push('{');
+        ExtraJsonBuilder { text }
+    }
+
+    /// The text of `value` (normally an object).
+    pub fn from_value(value: &serde_json::Value) -> Self {
+        ExtraJson(value.to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn to_value(&self) -> serde_json::Value {
+        // Only the builder and `from_value` make one, and both write valid JSON.
+        serde_json::from_str(&self.0)
+            .unwrap_or_else(|_| serde_json::Value::Object(Default::default()))
+    }
+}
+
+impl Serialize for ExtraJson {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_value().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ExtraJson {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde_json::Value::deserialize(d).map(|v| ExtraJson::from_value(&v))
+    }
+}
+
+/// Writes an [`ExtraJson`] object field by field. The caller names each field once.
+pub struct ExtraJsonBuilder {
+    text: String,
+}
+
+impl ExtraJsonBuilder {
+    fn key(&mut self, key: &str) {
+        if self.text.len() > 1 {
+            self.text.push(',');
+        }
+        push_json_string(&mut self.text, key);
+        self.text.push(':');
+    }
+
+    /// Add `key: "value"`.
+    pub fn string(&mut self, key: &str, value: &str) -> &mut Self {
+        self.key(key);
+        push_json_string(&mut self.text, value);
+        self
+    }
+
+    /// Add `key: value`.
+    pub fn value(&mut self, key: &str, value: &serde_json::Value) -> &mut Self {
+        self.key(key);
+        self.text.push_str(&value.to_string());
+        self
+    }
+
+    pub fn finish(mut self) -> ExtraJson {
+        self.text.push('}');
+        ExtraJson(self.text)
+    }
+}
+
+/// `s` as a JSON string literal (quotes and escapes as serde_json writes them).
+fn push_json_string(out: &mut String, s: &str) {
+    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        // Escaping is rare in these fields; let serde_json do it.
+        out.push_str(&serde_json::Value::String(s.to_string()).to_string());
+    }
+}
+
+#[cfg(test)]
+mod extra_json_tests {
+    use super::ExtraJson;
+
+    #[test]
+    fn the_builder_writes_the_json_serde_json_reads() {
+        let mut b = ExtraJson::builder();
+        b.string("plain", "High")
+            .string("quoted \"key\"", "a \"quote\", a \\ and a\nnewline\u{1}")
+            .value("exploitedInTheWild", &serde_json::json!({"n": [1, null]}))
+            .string("unicode", "é ✓");
+        let extra = b.finish();
+        assert_eq!(
+            extra.to_value(),
+            serde_json::json!({
+                "plain": "High",
+                "quoted \"key\"": "a \"quote\", a \\ and a\nnewline\u{1}",
+                "exploitedInTheWild": {"n": [1, null]},
+                "unicode": "é ✓",
+            })
+        );
+        assert_eq!(ExtraJson::builder().finish().as_str(), "{}");
+        assert_eq!(ExtraJson::default().to_value(), serde_json::json!({}));
+        assert_eq!(
+            ExtraJson::from_value(&serde_json::Value::Null).as_str(),
+            "null"
+        );
+    }
 }

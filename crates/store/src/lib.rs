@@ -210,6 +210,21 @@ pub trait Store: Send + Sync {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Device>>;
+    /// [`Store::device_page`], each device narrowed to [`DeviceFacts`] (same order, same
+    /// paging). A backend may read only those columns; the default narrows whole rows.
+    async fn device_facts_page(
+        &self,
+        console: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<DeviceFacts>> {
+        Ok(self
+            .device_page(console, after, limit)
+            .await?
+            .into_iter()
+            .map(DeviceFacts::from)
+            .collect())
+    }
 
     // --- Vulnerability findings (feature "vulnerabilities"); see `findings.rs` for the lifecycle.
 

@@ -115,6 +115,47 @@ pub struct SyncRun {
     pub features: Vec<FeatureOutcome>,
 }
 
+/// What a findings pass needs of each device (to prioritise its findings and to scope the
+/// absence decisions): a narrow projection of [`Device`], which a backend can read without the
+/// rest of the row ([`crate::Store::device_facts_page`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceFacts {
+    pub agent_id: String,
+    pub computer_name: String,
+    pub account_id: Option<String>,
+    pub site_id: Option<String>,
+    pub site_name: Option<String>,
+    pub group_id: Option<String>,
+    pub group_name: Option<String>,
+    pub machine_type: Option<String>,
+    pub ips: Vec<String>,
+    pub tags: Vec<String>,
+    pub is_decommissioned: bool,
+    pub last_active_at: Option<DateTime<Utc>>,
+    /// Marked removed (`removed_at` is set).
+    pub removed: bool,
+}
+
+impl From<Device> for DeviceFacts {
+    fn from(d: Device) -> Self {
+        DeviceFacts {
+            agent_id: d.agent_id,
+            computer_name: d.computer_name,
+            account_id: d.account_id,
+            site_id: d.site_id,
+            site_name: d.site_name,
+            group_id: d.group_id,
+            group_name: d.group_name,
+            machine_type: d.machine_type,
+            ips: d.ips,
+            tags: d.tags,
+            is_decommissioned: d.is_decommissioned,
+            last_active_at: d.last_active_at,
+            removed: d.removed_at.is_some(),
+        }
+    }
+}
+
 /// One endpoint (SentinelOne agent) as stored. Serialises to the PRODUCT.md device shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Device {

@@ -23,10 +23,10 @@ pub use crate::testkit_ai_agents::*;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use crate::{
-    Checkpoint, ConsoleRecord, Device, DeviceCounts, DeviceFilter, DevicePageStats, FeatureOutcome,
-    FeatureStatus, Finding, FindingFilter, FindingKey, FindingObservation, FindingPageStats,
-    FindingPassSummary, FindingStatus, PassKind, PriorityFactor, RunStatus, Scope, Store,
-    StoreError, SyncRun,
+    Checkpoint, ConsoleRecord, Device, DeviceCounts, DeviceFacts, DeviceFilter, DevicePageStats,
+    ExtraJson, FeatureOutcome, FeatureStatus, Finding, FindingFilter, FindingKey,
+    FindingObservation, FindingPageStats, FindingPassSummary, FindingStatus, PassKind,
+    PriorityFactor, RunStatus, Scope, Store, StoreError, SyncRun,
 };
 
 pub use crate::testkit_access::*;
@@ -1157,20 +1157,31 @@ pub async fn check_full_pass_removes_unseen_devices(store: &dyn Store) {
 pub async fn check_device_page_walks_the_inventory(store: &dyn Store) {
     // Ids chosen so that byte order differs from numeric order and from name order.
     let ids = ["10", "2", "33", "4", "5", "a1"];
-    page(store, "prod", 1, &devices("prod", &ids)).await;
+    let mut inventory = devices("prod", &ids);
+    // Every field of the facts differs from the defaults on some device.
+    inventory[0].ips = vec!["10.0.0.1".into(), "203.0.113.9".into()];
+    inventory[0].tags = vec!["env=prod".into(), "pci".into()];
+    inventory[0].machine_type = Some("server".into());
+    inventory[1].account_id = Some("acc-1".into());
+    inventory[1].site_id = Some("site-1".into());
+    inventory[1].site_name = Some("Site One".into());
+    inventory[1].group_id = Some("grp-1".into());
+    inventory[1].group_name = Some("Group One".into());
+    inventory[2].is_decommissioned = true;
+    inventory[2].last_active_at = None;
+    page(store, "prod", 1, &inventory).await;
     page(store, "lab", 1, &devices("lab", &["3", "40"])).await;
     store
         .complete_full_pass("prod", 1, &Scope::default(), at(10), None)
         .await
         .expect("pass 1");
     // Pass 2 does not see "4": it is removed, and the walk still returns it.
-    page(
-        store,
-        "prod",
-        2,
-        &devices("prod", &["10", "2", "33", "5", "a1"]),
-    )
-    .await;
+    let seen: Vec<Device> = inventory
+        .iter()
+        .filter(|d| d.agent_id != "4")
+        .cloned()
+        .collect();
+    page(store, "prod", 2, &seen).await;
     store
         .complete_full_pass("prod", 2, &Scope::default(), at(20), None)
         .await
@@ -1205,6 +1216,28 @@ pub async fn check_device_page_walks_the_inventory(store: &dyn Store) {
     assert!(
         walked.iter().all(|d| d.console == "prod"),
         "only the console's devices"
+    );
+    // The facts walk is the same walk, narrowed.
+    let mut facts = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let got = store
+            .device_facts_page("prod", after.as_deref(), 4)
+            .await
+            .expect("device_facts_page");
+        let short = got.len() < 4;
+        after = got.last().map(|d| d.agent_id.clone());
+        facts.extend(got);
+        if short {
+            break;
+        }
+    }
+    let narrowed: Vec<DeviceFacts> = walked.iter().cloned().map(DeviceFacts::from).collect();
+    assert_eq!(facts, narrowed);
+    assert_eq!(
+        facts.iter().filter(|f| f.removed).count(),
+        1,
+        "the removed device is marked"
     );
     let removed = walked.iter().find(|d| d.agent_id == "4").unwrap();
     assert_eq!(
@@ -1997,7 +2030,7 @@ pub fn sample_finding(agent_id: &str, cve_id: &str) -> FindingObservation {
         marked_by: None,
         marked_at: None,
         mark_reason: None,
-        extra: serde_json::json!({}),
+        extra: ExtraJson::default(),
         priority: "medium".to_string(),
         factors: Vec::new(),
         kev: false,
@@ -2830,13 +2863,13 @@ pub async fn check_finding_round_trip(store: &dyn Store) {
         marked_by: Some("analyst@example.com".to_string()),
         marked_at: Some(micros(-10, 999_999)),
         mark_reason: Some("compensating control: \"isolated\" ünïcode".to_string()),
-        extra: serde_json::json!({
+        extra: ExtraJson::from_value(&serde_json::json!({
             "exploitCodeMaturity": "high",
             "riskScore": 97.5,
             "nvdBaseScore": 8.8,
             "kev": {"dateAdded": "2023-12-21", "ransomware": null},
             "tags": ["a", "b"]
-        }),
+        })),
         priority: "critical".to_string(),
         factors: vec![
             PriorityFactor {
@@ -2856,7 +2889,7 @@ pub async fn check_finding_round_trip(store: &dyn Store) {
     let mut bare = FindingObservation {
         computer_name: None,
         cvss_score: None,
-        extra: serde_json::Value::Null,
+        extra: ExtraJson::from_value(&serde_json::Value::Null),
         priority: "info".to_string(),
         ..bare.clone()
     };
@@ -2891,7 +2924,7 @@ pub async fn check_finding_round_trip(store: &dyn Store) {
             marked_by: obs.marked_by.clone(),
             marked_at: obs.marked_at,
             mark_reason: obs.mark_reason.clone(),
-            extra: obs.extra.clone(),
+            extra: obs.extra.to_value(),
             kev: obs.kev,
         };
         assert_eq!(f, want);
@@ -2901,7 +2934,7 @@ pub async fn check_finding_round_trip(store: &dyn Store) {
     changed.cvss_score = Some(9.1);
     changed.marked_at = None;
     changed.mark_type = None;
-    changed.extra = serde_json::json!({"riskScore": 12});
+    changed.extra = ExtraJson::from_value(&serde_json::json!({"riskScore": 12}));
     changed.factors.truncate(1);
     changed.priority = "high".to_string();
     finding_page(store, 2, 2, 2, std::slice::from_ref(&changed)).await;
@@ -2919,7 +2952,7 @@ pub async fn check_finding_round_trip(store: &dyn Store) {
             changed.cvss_score,
             None,
             None,
-            changed.extra.clone(),
+            changed.extra.to_value(),
             changed.factors.clone(),
             "high".to_string()
         )

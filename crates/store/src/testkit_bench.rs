@@ -6,7 +6,7 @@ use std::time::Instant;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use crate::{
-    FindingFilter, FindingKey, FindingObservation, FindingPassSummary, FindingStatus,
+    ExtraJson, FindingFilter, FindingKey, FindingObservation, FindingPassSummary, FindingStatus,
     PriorityFactor, Scope, Store,
 };
 
@@ -63,12 +63,12 @@ pub fn synthetic_finding(agent: usize, n: usize, base: DateTime<Utc>) -> Finding
         marked_by: None,
         marked_at: None,
         mark_reason: None,
-        extra: serde_json::json!({
+        extra: ExtraJson::from_value(&serde_json::json!({
             "exploitCodeMaturity": "functional",
             "remediationLevel": "official_fix",
             "riskScore": (i % 1000) as f64 / 10.0,
             "nvdBaseScore": (i % 100) as f64 / 10.0,
-        }),
+        })),
         priority: PRIORITIES[i % PRIORITIES.len()].to_string(),
         kev: i.is_multiple_of(13),
         factors,

@@ -17,8 +17,8 @@ use s1bridge_api::wire::{InstalledApplication, InstalledApplicationCve, Risk};
 use s1bridge_api::{ApiError, Client};
 use s1bridge_priority::{DeviceInput, FindingInput, Prioritizer, PriorityConfig};
 use s1bridge_store::{
-    Checkpoint, FindingKey, FindingObservation, FindingPassSummary, PassKind, PriorityFactor,
-    Scope, Store,
+    Checkpoint, ExtraJson, FindingKey, FindingObservation, FindingPassSummary, PassKind,
+    PriorityFactor, Scope, Store,
 };
 
 use crate::convert::parse_timestamp;
@@ -111,6 +111,13 @@ struct DeviceEntry {
     seen: AtomicBool,
 }
 
+/// What the prioritiser reads of a row's extra fields.
+#[derive(Default)]
+struct ExtraFacts {
+    fixed_version_available: Option<bool>,
+    exploit_code_maturity: Option<String>,
+}
+
 /// The devices of the console by agent id (looked up once per finding: a fast hash).
 type DeviceMap = HashMap<Box<str>, Box<DeviceEntry>, foldhash::fast::RandomState>;
 
@@ -130,7 +137,7 @@ impl Interner {
     }
 }
 
-fn device_entry(d: s1bridge_store::Device, strings: &mut Interner) -> DeviceEntry {
+fn device_entry(d: s1bridge_store::DeviceFacts, strings: &mut Interner) -> DeviceEntry {
     let scope = [
         strings.get(&d.account_id),
         strings.get(&d.site_id),
@@ -155,7 +162,7 @@ fn device_entry(d: s1bridge_store::Device, strings: &mut Interner) -> DeviceEntr
             last_active_at: d.last_active_at,
         },
         scope,
-        present: d.removed_at.is_none(),
+        present: !d.removed,
         seen: AtomicBool::new(false),
     }
 }
@@ -170,7 +177,7 @@ async fn load_devices(store: &Arc<dyn Store>, console: &str) -> Result<DeviceMap
     let mut after: Option<String> = None;
     loop {
         let page = store
-            .device_page(console, after.as_deref(), DEVICE_PAGE)
+            .device_facts_page(console, after.as_deref(), DEVICE_PAGE)
             .await?;
         let short = page.len() < DEVICE_PAGE as usize;
         after = page.last().map(|d| d.agent_id.clone());
@@ -196,7 +203,8 @@ impl Context {
         row_id: Option<String>,
         severity: Option<String>,
         cvss: Option<f64>,
-        extra: serde_json::Map<String, serde_json::Value>,
+        extra: ExtraJson,
+        facts: ExtraFacts,
         now: DateTime<Utc>,
     ) -> FindingObservation {
         let unknown;
@@ -211,10 +219,6 @@ impl Context {
                 &unknown
             }
         };
-        let fixed = extra
-            .get("remediationLevel")
-            .and_then(|v| v.as_str())
-            .map(|r| r.eq_ignore_ascii_case("Official Fix"));
         let a = self.prioritizer.assess(
             &FindingInput {
                 cve_id: key.cve_id.clone(),
@@ -222,11 +226,8 @@ impl Context {
                 cvss_score: cvss,
                 application: key.application.clone(),
                 application_version: Some(key.application_version.clone()),
-                fixed_version_available: fixed,
-                exploit_code_maturity: extra
-                    .get("exploitCodeMaturity")
-                    .and_then(|v| v.as_str())
-                    .map(str::to_string),
+                fixed_version_available: facts.fixed_version_available,
+                exploit_code_maturity: facts.exploit_code_maturity,
             },
             device,
             now,
@@ -247,7 +248,7 @@ impl Context {
             marked_by: None,
             marked_at: None,
             mark_reason: None,
-            extra: serde_json::Value::Object(extra),
+            extra,
             priority: a.priority.as_str().to_string(),
             kev: a.in_kev == Some(true),
             factors: a
@@ -279,25 +280,34 @@ impl Context {
             cve_id,
         };
         let cvss = r.base_score_f64();
-        // Exploit / risk / remediation fields the response carries, kept verbatim.
-        let mut extra = serde_json::Map::new();
+        // What the prioritiser reads of them, before they are written out.
+        let facts = ExtraFacts {
+            fixed_version_available: r
+                .remediation_level
+                .as_deref()
+                .map(|l| l.eq_ignore_ascii_case("Official Fix")),
+            exploit_code_maturity: r.exploit_code_maturity.clone(),
+        };
+        // Exploit / risk / remediation fields the response carries, kept verbatim (in key order,
+        // as a JSON map would write them).
+        let mut extra = ExtraJson::builder();
         for (name, value) in [
-            ("exploitCodeMaturity", r.exploit_code_maturity.take()),
-            ("remediationLevel", r.remediation_level.take()),
-            ("reportConfidence", r.report_confidence.take()),
-            ("riskScore", r.risk_score.take()),
-            ("nvdBaseScore", r.nvd_base_score.take()),
-            ("nvdCvssVersion", r.nvd_cvss_version.take()),
-            ("mitigationStatus", r.mitigation_status.take()),
-            ("lastScanDate", r.last_scan_date.take()),
-            ("lastScanResult", r.last_scan_result.take()),
+            ("exploitCodeMaturity", r.exploit_code_maturity.as_deref()),
+            ("lastScanDate", r.last_scan_date.as_deref()),
+            ("lastScanResult", r.last_scan_result.as_deref()),
+            ("mitigationStatus", r.mitigation_status.as_deref()),
+            ("nvdBaseScore", r.nvd_base_score.as_deref()),
+            ("nvdCvssVersion", r.nvd_cvss_version.as_deref()),
+            ("remediationLevel", r.remediation_level.as_deref()),
+            ("reportConfidence", r.report_confidence.as_deref()),
+            ("riskScore", r.risk_score.as_deref()),
         ] {
             if let Some(v) = value {
-                extra.insert(name.to_string(), serde_json::Value::String(v));
+                extra.string(name, v);
             }
         }
-        if let Some(v) = r.exploited_in_the_wild.take() {
-            extra.insert("exploitedInTheWild".to_string(), v);
+        if let Some(v) = &r.exploited_in_the_wild {
+            extra.value("exploitedInTheWild", v);
         }
         let mut o = self.observe(
             key,
@@ -306,7 +316,8 @@ impl Context {
             r.id.take(),
             r.severity.take(),
             cvss,
-            extra,
+            extra.finish(),
+            facts,
             now,
         );
         o.cvss_version = r.cvss_version.take();
@@ -340,9 +351,9 @@ impl Context {
             application_version: app.version.clone().unwrap_or_default(),
             cve_id,
         };
-        let mut extra = serde_json::Map::new();
+        let mut extra = ExtraJson::builder();
         if let Some(l) = &cve.link {
-            extra.insert("link".into(), serde_json::Value::String(l.clone()));
+            extra.string("link", l);
         }
         let mut o = self.observe(
             key,
@@ -351,7 +362,8 @@ impl Context {
             cve.id.clone(),
             cve.risk_level.as_ref().map(|r| r.to_ascii_uppercase()),
             cve.score,
-            extra,
+            extra.finish(),
+            ExtraFacts::default(),
             now,
         );
         o.published_at = cve.published_at.as_deref().and_then(parse_timestamp);
@@ -524,7 +536,13 @@ pub async fn run_pass(
     let mut report = VulnReport::default();
     let prioritizer = Prioritizer::load(opts.priority.clone());
     report.warnings.extend(prioritizer.warnings.iter().cloned());
+    let started = std::time::Instant::now();
     let devices = load_devices(store, console).await?;
+    tracing::debug!(
+        devices = devices.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "loaded the device facts the findings are prioritised with"
+    );
     let ctx = Arc::new(Context {
         console: console.to_string(),
         devices,
