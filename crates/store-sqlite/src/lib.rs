@@ -1427,19 +1427,13 @@ fn device_page_query(
     after: Option<&str>,
     limit: u32,
 ) -> Result<Vec<Device>> {
-    const DOING: &str = "listing a page of devices";
-    let sql = format!(
-        "SELECT {DEVICE_COLUMNS}, 0 AS stale FROM devices \
-         WHERE console = ?1 AND agent_id > ?2 ORDER BY agent_id LIMIT ?3"
-    );
-    // Agent ids are never empty, so '' starts the walk; a plain `agent_id > ?2` is an index
-    // range (an `?2 IS NULL OR …` would make every page scan the console from its start).
-    let after = after.unwrap_or("");
-    let limit: i64 = if limit == 0 { -1 } else { i64::from(limit) };
-    let mut stmt = conn.prepare_cached(&sql).ctx(DOING)?;
-    stmt.query_map(rusqlite::params![console, after, limit], read_device)
-        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-        .ctx(DOING)
+    walk_devices(
+        conn,
+        "listing a page of devices",
+        &format!("{DEVICE_COLUMNS}, 0 AS stale"),
+        (console, after, limit),
+        read_device,
+    )
 }
 
 /// [`device_page_query`], reading only the columns of [`DeviceFacts`].
@@ -1449,37 +1443,54 @@ fn device_facts_page_query(
     after: Option<&str>,
     limit: u32,
 ) -> Result<Vec<DeviceFacts>> {
-    const DOING: &str = "listing a page of device facts";
-    let limit: i64 = if limit == 0 { -1 } else { i64::from(limit) };
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT agent_id, computer_name, account_id, site_id, site_name, group_id, \
-                    group_name, machine_type, ips, tags, is_decommissioned, last_active_at, \
-                    removed_at IS NOT NULL \
-             FROM devices \
-             WHERE console = ?1 AND agent_id > ?2 ORDER BY agent_id LIMIT ?3",
-        )
-        .ctx(DOING)?;
+    walk_devices(
+        conn,
+        "listing a page of device facts",
+        "agent_id, computer_name, account_id, site_id, site_name, group_id, group_name, \
+         machine_type, ips, tags, is_decommissioned, last_active_at, removed_at IS NOT NULL",
+        (console, after, limit),
+        |row| {
+            Ok(DeviceFacts {
+                agent_id: row.get(0)?,
+                computer_name: row.get(1)?,
+                account_id: row.get(2)?,
+                site_id: row.get(3)?,
+                site_name: row.get(4)?,
+                group_id: row.get(5)?,
+                group_name: row.get(6)?,
+                machine_type: row.get(7)?,
+                ips: string_list(row, 8)?,
+                tags: string_list(row, 9)?,
+                is_decommissioned: row.get(10)?,
+                last_active_at: get_opt_ts(row, 11)?,
+                removed: row.get(12)?,
+            })
+        },
+    )
+}
+
+/// One page of a console's devices in agent-id order after `after` (at most `limit`, 0 = all),
+/// as `columns` read by `read`.
+fn walk_devices<T>(
+    conn: &mut Connection,
+    doing: &str,
+    columns: &str,
+    (console, after, limit): (&str, Option<&str>, u32),
+    read: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
+    // Agent ids are never empty, so '' starts the walk; a plain `agent_id > ?2` is an index
+    // range (an `?2 IS NULL OR …` would make every page scan the console from its start).
     let after = after.unwrap_or("");
-    stmt.query_map(rusqlite::params![console, after, limit], |row| {
-        Ok(DeviceFacts {
-            agent_id: row.get(0)?,
-            computer_name: row.get(1)?,
-            account_id: row.get(2)?,
-            site_id: row.get(3)?,
-            site_name: row.get(4)?,
-            group_id: row.get(5)?,
-            group_name: row.get(6)?,
-            machine_type: row.get(7)?,
-            ips: string_list(row, 8)?,
-            tags: string_list(row, 9)?,
-            is_decommissioned: row.get(10)?,
-            last_active_at: get_opt_ts(row, 11)?,
-            removed: row.get(12)?,
-        })
+    let limit: i64 = if limit == 0 { -1 } else { i64::from(limit) };
+    conn.prepare_cached(&format!(
+        "SELECT {columns} FROM devices \
+         WHERE console = ?1 AND agent_id > ?2 ORDER BY agent_id LIMIT ?3"
+    ))
+    .and_then(|mut stmt| {
+        stmt.query_map(rusqlite::params![console, after, limit], read)?
+            .collect::<rusqlite::Result<Vec<_>>>()
     })
-    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-    .ctx(DOING)
+    .ctx(doing)
 }
 
 fn devices_query(

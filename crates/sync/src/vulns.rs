@@ -280,16 +280,7 @@ impl Context {
             cve_id,
         };
         let cvss = r.base_score_f64();
-        // What the prioritiser reads of them, before they are written out.
-        let facts = ExtraFacts {
-            fixed_version_available: r
-                .remediation_level
-                .as_deref()
-                .map(|l| l.eq_ignore_ascii_case("Official Fix")),
-            exploit_code_maturity: r.exploit_code_maturity.clone(),
-        };
-        // Exploit / risk / remediation fields the response carries, kept verbatim (in key order,
-        // as a JSON map would write them).
+        // Exploit / risk / remediation fields the response carries, kept verbatim.
         let mut extra = ExtraJson::builder();
         for (name, value) in [
             ("exploitCodeMaturity", r.exploit_code_maturity.as_deref()),
@@ -309,6 +300,14 @@ impl Context {
         if let Some(v) = &r.exploited_in_the_wild {
             extra.value("exploitedInTheWild", v);
         }
+        // What the prioritiser reads of them (moved out once they are written).
+        let facts = ExtraFacts {
+            fixed_version_available: r
+                .remediation_level
+                .as_deref()
+                .map(|l| l.eq_ignore_ascii_case("Official Fix")),
+            exploit_code_maturity: r.exploit_code_maturity.take(),
+        };
         let mut o = self.observe(
             key,
             r.endpoint_name.take(),
