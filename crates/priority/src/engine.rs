@@ -1,7 +1,7 @@
 use crate::data::cve_key;
 use crate::{
-    Assessment, CriticalityRule, DeviceInput, Epss, Factor, FindingInput, Glob, Kev, Priority,
-    PriorityConfig, public_ip,
+    Assessment, CriticalityRule, DeviceInput, Epss, Factor, FindingFacts, FindingInput, Glob, Kev,
+    Priority, PriorityConfig, public_ip,
 };
 use chrono::{DateTime, Duration, Utc};
 
@@ -256,15 +256,97 @@ impl Prioritizer {
         device: &DeviceInput,
         now: DateTime<Utc>,
     ) -> Assessment {
+        self.assess_facts(&FindingFacts::of(finding), &self.assess_device(device, now))
+    }
+
+    /// The factors that depend on the endpoint alone — exposure, criticality rules,
+    /// decommissioned or inactive — in evaluation order. A caller prioritising many findings
+    /// per endpoint evaluates them once per endpoint and passes them to
+    /// [`Prioritizer::assess_facts`]; [`Prioritizer::assess`] does both.
+    pub fn assess_device(&self, device: &DeviceInput, now: DateTime<Utc>) -> Vec<Factor> {
         let cfg = &self.config;
-        let mut factors: Vec<Factor> = Vec::with_capacity(8);
+        let mut factors: Vec<Factor> = Vec::with_capacity(3);
+
+        // Exposure: own interface addresses only.
+        let is_server = device
+            .machine_type
+            .as_deref()
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("server"));
+        if let Some(ip) = device.ips.iter().find_map(|a| public_ip(a)) {
+            factors.push(Factor::new(
+                "exposed",
+                cfg.exposed_effect,
+                format!("public address {ip} on one of its interfaces"),
+            ));
+        } else if is_server && cfg.server_counts_as_exposed {
+            factors.push(Factor::new(
+                "exposed",
+                cfg.exposed_effect,
+                "machine type server",
+            ));
+        } else {
+            let mut detail = format!("no public interface address ({} checked)", device.ips.len());
+            if is_server {
+                detail.push_str(
+                    "; machine type server not counted (server_counts_as_exposed = false)",
+                );
+            }
+            factors.push(Factor::new("exposed", 0, detail));
+        }
+
+        // Criticality rules.
+        for rule in &self.rules {
+            if let Some(what) = rule.matches(device) {
+                factors.push(Factor::new(
+                    "criticality",
+                    rule.effect,
+                    format!("rule `{}` matched {what}", rule.name),
+                ));
+            }
+        }
+
+        // Lifecycle.
+        if device.is_decommissioned {
+            factors.push(Factor::new(
+                "decommissioned",
+                cfg.decommissioned_effect,
+                "endpoint is decommissioned",
+            ));
+        } else if let (true, Some(last)) = (cfg.inactive_days > 0, device.last_active_at) {
+            let age = now.signed_duration_since(last);
+            if age > Duration::days(i64::from(cfg.inactive_days)) {
+                factors.push(Factor::new(
+                    "inactive",
+                    cfg.inactive_effect,
+                    format!(
+                        "last active {} ({} days ago; threshold {} days)",
+                        last.format("%Y-%m-%d"),
+                        age.num_days(),
+                        cfg.inactive_days
+                    ),
+                ));
+            }
+        }
+        factors
+    }
+
+    /// Effective priority of one finding, given the factors of its endpoint from
+    /// [`Prioritizer::assess_device`] (they are placed between the finding's threat factors
+    /// and its fix availability, as [`Prioritizer::assess`] orders them).
+    pub fn assess_facts(
+        &self,
+        finding: &FindingFacts<'_>,
+        device_factors: &[Factor],
+    ) -> Assessment {
+        let cfg = &self.config;
+        let mut factors: Vec<Factor> = Vec::with_capacity(5 + device_factors.len());
 
         // Base.
-        let vendor = finding.vendor_severity.as_deref().and_then(Priority::parse);
+        let vendor = finding.vendor_severity.and_then(Priority::parse);
         let base = match vendor {
             Some(v) => v,
             None => {
-                let why = match finding.vendor_severity.as_deref().map(str::trim) {
+                let why = match finding.vendor_severity.map(str::trim) {
                     Some(raw) if !raw.is_empty() => {
                         format!("vendor severity `{raw}` not recognised")
                     }
@@ -292,7 +374,7 @@ impl Prioritizer {
             }
         };
 
-        let cve = cve_key(&finding.cve_id);
+        let cve = cve_key(finding.cve_id);
         let has_cve = !cve.is_empty();
 
         // KEV. `in_kev` is None when it cannot be known.
@@ -381,66 +463,7 @@ impl Prioritizer {
             },
         }
 
-        // Exposure: own interface addresses only.
-        let is_server = device
-            .machine_type
-            .as_deref()
-            .is_some_and(|m| m.trim().eq_ignore_ascii_case("server"));
-        if let Some(ip) = device.ips.iter().find_map(|a| public_ip(a)) {
-            factors.push(Factor::new(
-                "exposed",
-                cfg.exposed_effect,
-                format!("public address {ip} on one of its interfaces"),
-            ));
-        } else if is_server && cfg.server_counts_as_exposed {
-            factors.push(Factor::new(
-                "exposed",
-                cfg.exposed_effect,
-                "machine type server",
-            ));
-        } else {
-            let mut detail = format!("no public interface address ({} checked)", device.ips.len());
-            if is_server {
-                detail.push_str(
-                    "; machine type server not counted (server_counts_as_exposed = false)",
-                );
-            }
-            factors.push(Factor::new("exposed", 0, detail));
-        }
-
-        // Criticality rules.
-        for rule in &self.rules {
-            if let Some(what) = rule.matches(device) {
-                factors.push(Factor::new(
-                    "criticality",
-                    rule.effect,
-                    format!("rule `{}` matched {what}", rule.name),
-                ));
-            }
-        }
-
-        // Lifecycle.
-        if device.is_decommissioned {
-            factors.push(Factor::new(
-                "decommissioned",
-                cfg.decommissioned_effect,
-                "endpoint is decommissioned",
-            ));
-        } else if let (true, Some(last)) = (cfg.inactive_days > 0, device.last_active_at) {
-            let age = now.signed_duration_since(last);
-            if age > Duration::days(i64::from(cfg.inactive_days)) {
-                factors.push(Factor::new(
-                    "inactive",
-                    cfg.inactive_effect,
-                    format!(
-                        "last active {} ({} days ago; threshold {} days)",
-                        last.format("%Y-%m-%d"),
-                        age.num_days(),
-                        cfg.inactive_days
-                    ),
-                ));
-            }
-        }
+        factors.extend(device_factors.iter().cloned());
 
         // Fix availability.
         match finding.fixed_version_available {

@@ -148,7 +148,7 @@ impl fmt::Display for Priority {
 }
 
 /// One adjustment considered for a finding.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Factor {
     /// Factor name: `base`, `kev`, `epss`, `exposed`, `criticality`,
     /// `decommissioned`, `inactive`, `fixed_version`.
@@ -192,6 +192,27 @@ pub struct FindingInput {
     /// Whether a fixed version exists (e.g. remediation level "Official Fix").
     pub fixed_version_available: Option<bool>,
     pub exploit_code_maturity: Option<String>,
+}
+
+/// What [`Prioritizer::assess_facts`] reads of a finding, borrowed: a sync prioritising a
+/// million findings builds no owned [`FindingInput`] for them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FindingFacts<'a> {
+    pub cve_id: &'a str,
+    pub vendor_severity: Option<&'a str>,
+    pub cvss_score: Option<f64>,
+    pub fixed_version_available: Option<bool>,
+}
+
+impl<'a> FindingFacts<'a> {
+    pub fn of(f: &'a FindingInput) -> FindingFacts<'a> {
+        FindingFacts {
+            cve_id: &f.cve_id,
+            vendor_severity: f.vendor_severity.as_deref(),
+            cvss_score: f.cvss_score,
+            fixed_version_available: f.fixed_version_available,
+        }
+    }
 }
 
 /// The parts of the affected endpoint the prioritiser looks at.

@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use s1bridge_priority::{
-    Assessment, CriticalityRule, DeviceInput, Epss, Factor, FindingInput, Kev, Prioritizer,
-    Priority, PriorityConfig, explain,
+    Assessment, CriticalityRule, DeviceInput, Epss, Factor, FindingFacts, FindingInput, Kev,
+    Prioritizer, Priority, PriorityConfig, explain,
 };
 use std::path::Path;
 
@@ -622,4 +622,59 @@ fn assessment_serialises_factors_as_name_effect_detail() {
     assert_eq!(v["vendor"], "high");
     assert_eq!(v["factors"][0]["name"], "kev");
     assert_eq!(v["factors"][0]["effect"], 2);
+}
+
+/// A caller that evaluates an endpoint's factors once (`assess_device`) and reuses them for
+/// each of its findings (`assess_facts`) gets exactly what `assess` gives per finding, in the
+/// same order: threat factors, then the endpoint's, then fix availability.
+#[test]
+fn endpoint_factors_evaluated_once_give_the_same_assessment() {
+    let config = PriorityConfig {
+        criticality_rules: vec![CriticalityRule {
+            name: "crown jewels".into(),
+            site: None,
+            group: None,
+            tag: Some("owner".into()),
+            name_pattern: None,
+            effect: 1,
+        }],
+        ..PriorityConfig::default()
+    };
+    let p = Prioritizer::with_data(config, Some(kev()), Some(epss()));
+    let mut exposed = device();
+    exposed.ips.push("52.1.2.3".into());
+    exposed.last_active_at = Some(now() - Duration::days(90));
+    let device_factors = p.assess_device(&exposed, now());
+    let names: Vec<&str> = device_factors.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["exposed", "criticality", "inactive"]);
+
+    for (cve, severity, fixed) in [
+        ("CVE-2023-4863", "HIGH", Some(true)),
+        ("CVE-2024-0001", "MEDIUM", Some(false)),
+        ("CVE-2024-0003", "LOW", None),
+        ("", "", None),
+    ] {
+        let mut f = finding(cve, severity);
+        f.fixed_version_available = fixed;
+        let once = p.assess_facts(&FindingFacts::of(&f), &device_factors);
+        assert_eq!(once, p.assess(&f, &exposed, now()), "{cve}");
+        let names: Vec<&str> = once.factors.iter().map(|f| f.name.as_str()).collect();
+        let at = names.iter().position(|n| *n == "exposed").expect("exposed");
+        assert_eq!(
+            names[at..at + 3],
+            ["exposed", "criticality", "inactive"],
+            "{cve}"
+        );
+        assert!(
+            names[..at]
+                .iter()
+                .all(|n| ["base", "kev", "epss"].contains(n)),
+            "{cve}: {names:?}"
+        );
+        assert_eq!(
+            names[at + 3..] == ["fixed_version"],
+            fixed.is_some(),
+            "{cve}: {names:?}"
+        );
+    }
 }

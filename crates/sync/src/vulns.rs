@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use s1bridge_api::wire::{InstalledApplication, InstalledApplicationCve, Risk};
 use s1bridge_api::{ApiError, Client};
-use s1bridge_priority::{DeviceInput, FindingInput, Prioritizer, PriorityConfig};
+use s1bridge_priority::{DeviceInput, Factor, FindingFacts, Prioritizer, PriorityConfig};
 use s1bridge_store::{
     Checkpoint, ExtraJson, FindingKey, FindingObservation, FindingPassSummary, PassKind,
     PriorityFactor, Scope, Store,
@@ -92,77 +92,91 @@ type StreamResult = (Stream, u64, u64);
 /// Everything a page needs to turn rows into prioritised observations.
 struct Context {
     console: String,
-    /// Every device of the console (removed ones too), by agent id. Boxed so that the table's
-    /// power-of-two bucket array holds pointers, not whole entries: at 125k endpoints that is
-    /// the difference between ~7 MB and ~70 MB of buckets.
+    /// Every device of the console (removed ones too), by agent id.
     devices: DeviceMap,
+    /// The distinct lists of endpoint factors, indexed by [`DeviceEntry::factors`].
+    device_factors: Vec<Arc<[Factor]>>,
     prioritizer: Prioritizer,
+    /// The reference time of the endpoint factors (inactivity): the start of the pass.
+    now: DateTime<Utc>,
 }
 
-/// What the findings pass keeps per device.
+/// What the findings pass keeps per device: its verdicts, not its facts. The endpoint's
+/// factors (exposure, criticality rules, decommissioned or inactive) are evaluated once when
+/// the pass starts, and endpoints with the same factors share one list; whether the endpoint
+/// may be re-checked (present, inside the pass's scope) is decided then too. At 125k
+/// endpoints the table is ~7 MB instead of ~90 MB for every endpoint's names, tags and
+/// addresses, and no finding parses addresses or matches rules.
 struct DeviceEntry {
-    /// The prioritiser's input; its site, group and machine-type strings are shared.
-    input: DeviceInput,
-    /// Account, site and group id (shared strings), for the vanished-agent re-check's scope.
-    scope: [Option<Arc<str>>; 3],
-    /// Present (not removed) when the pass started.
-    present: bool,
+    /// Index into [`Context::device_factors`].
+    factors: u32,
+    /// Present (not removed) when the pass started, and inside the pass's scope: if all its
+    /// findings vanish, the re-check asks the console whether it still exists.
+    recheckable: bool,
     /// A page of this pass held a finding of this device (set by the stream writers).
     seen: AtomicBool,
 }
 
-/// What the prioritiser reads of a row's extra fields.
+/// The devices of the console by agent id (looked up once per finding: a fast hash).
+type DeviceMap = HashMap<Box<str>, DeviceEntry, foldhash::fast::RandomState>;
+
+/// The distinct lists of endpoint factors, each with its index.
 #[derive(Default)]
-struct ExtraFacts {
-    fixed_version_available: Option<bool>,
-    exploit_code_maturity: Option<String>,
+struct FactorSets {
+    index: HashMap<Arc<[Factor]>, u32, foldhash::fast::RandomState>,
+    lists: Vec<Arc<[Factor]>>,
 }
 
-/// The devices of the console by agent id (looked up once per finding: a fast hash).
-type DeviceMap = HashMap<Box<str>, Box<DeviceEntry>, foldhash::fast::RandomState>;
-
-/// One shared copy per distinct site/group/account id, name and machine type.
-#[derive(Default)]
-struct Interner(HashSet<Arc<str>>);
-
-impl Interner {
-    fn get(&mut self, v: &Option<String>) -> Option<Arc<str>> {
-        let v = v.as_deref()?;
-        if let Some(a) = self.0.get(v) {
-            return Some(a.clone());
+impl FactorSets {
+    fn get(&mut self, factors: Vec<Factor>) -> u32 {
+        if let Some(&i) = self.index.get(factors.as_slice()) {
+            return i;
         }
-        let a: Arc<str> = Arc::from(v);
-        self.0.insert(a.clone());
-        Some(a)
+        let i = u32::try_from(self.lists.len()).expect("fewer than 2^32 factor lists");
+        let a: Arc<[Factor]> = factors.into();
+        self.lists.push(a.clone());
+        self.index.insert(a, i);
+        i
     }
 }
 
-fn device_entry(d: s1bridge_store::DeviceFacts, strings: &mut Interner) -> DeviceEntry {
-    let scope = [
-        strings.get(&d.account_id),
-        strings.get(&d.site_id),
-        strings.get(&d.group_id),
-    ];
-    let mut tags = d.tags;
-    tags.shrink_to_fit();
-    let mut ips = d.ips;
-    ips.shrink_to_fit();
+/// Whether a device is inside the scope of the pass (an empty scope is the whole console).
+fn in_scope(scope: &Scope, d: &s1bridge_store::DeviceFacts) -> bool {
+    if scope.is_empty() {
+        return true;
+    }
+    let listed = |ids: &[String], v: &Option<String>| {
+        v.as_deref().is_some_and(|v| ids.iter().any(|i| i == v))
+    };
+    listed(&scope.account_ids, &d.account_id)
+        || listed(&scope.site_ids, &d.site_id)
+        || listed(&scope.group_ids, &d.group_id)
+}
+
+fn device_entry(
+    d: s1bridge_store::DeviceFacts,
+    prioritizer: &Prioritizer,
+    scope: &Scope,
+    now: DateTime<Utc>,
+    sets: &mut FactorSets,
+) -> DeviceEntry {
+    let recheckable = !d.removed && in_scope(scope, &d);
+    let input = DeviceInput {
+        agent_id: d.agent_id,
+        computer_name: d.computer_name,
+        site_id: d.site_id.map(Arc::from),
+        site_name: d.site_name.map(Arc::from),
+        group_id: d.group_id.map(Arc::from),
+        group_name: d.group_name.map(Arc::from),
+        tags: d.tags,
+        machine_type: d.machine_type.map(Arc::from),
+        ips: d.ips,
+        is_decommissioned: d.is_decommissioned,
+        last_active_at: d.last_active_at,
+    };
     DeviceEntry {
-        input: DeviceInput {
-            agent_id: d.agent_id,
-            computer_name: d.computer_name,
-            site_id: scope[1].clone(),
-            site_name: strings.get(&d.site_name),
-            group_id: scope[2].clone(),
-            group_name: strings.get(&d.group_name),
-            tags,
-            machine_type: strings.get(&d.machine_type),
-            ips,
-            is_decommissioned: d.is_decommissioned,
-            last_active_at: d.last_active_at,
-        },
-        scope,
-        present: !d.removed,
+        factors: sets.get(prioritizer.assess_device(&input, now)),
+        recheckable,
         seen: AtomicBool::new(false),
     }
 }
@@ -171,9 +185,18 @@ fn device_entry(d: s1bridge_store::DeviceFacts, strings: &mut Interner) -> Devic
 /// as full rows at once.
 const DEVICE_PAGE: u32 = 2_000;
 
-async fn load_devices(store: &Arc<dyn Store>, console: &str) -> Result<DeviceMap, SyncError> {
-    let mut devices = DeviceMap::default();
-    let mut strings = Interner::default();
+/// Every device of the console with its verdicts, and the distinct factor lists.
+async fn load_devices(
+    store: &Arc<dyn Store>,
+    console: &str,
+    prioritizer: &Prioritizer,
+    scope: &Scope,
+    now: DateTime<Utc>,
+) -> Result<(DeviceMap, Vec<Arc<[Factor]>>), SyncError> {
+    // Collected first, so that the table is allocated once at its final size (growing it
+    // doubles, and holds the old and new bucket arrays at once).
+    let mut entries: Vec<(Box<str>, DeviceEntry)> = Vec::new();
+    let mut sets = FactorSets::default();
     let mut after: Option<String> = None;
     loop {
         let page = store
@@ -183,14 +206,16 @@ async fn load_devices(store: &Arc<dyn Store>, console: &str) -> Result<DeviceMap
         after = page.last().map(|d| d.agent_id.clone());
         for d in page {
             let key: Box<str> = d.agent_id.as_str().into();
-            devices.insert(key, Box::new(device_entry(d, &mut strings)));
+            entries.push((key, device_entry(d, prioritizer, scope, now, &mut sets)));
         }
         if short {
             break;
         }
     }
-    devices.shrink_to_fit();
-    Ok(devices)
+    let mut devices =
+        DeviceMap::with_capacity_and_hasher(entries.len(), foldhash::fast::RandomState::default());
+    devices.extend(entries);
+    Ok((devices, sets.lists))
 }
 
 impl Context {
@@ -204,33 +229,32 @@ impl Context {
         severity: Option<String>,
         cvss: Option<f64>,
         extra: ExtraJson,
-        facts: ExtraFacts,
-        now: DateTime<Utc>,
+        fixed_version_available: Option<bool>,
     ) -> FindingObservation {
         let unknown;
-        let device = match self.devices.get(key.agent_id.as_str()) {
-            Some(d) => &d.input,
+        let device_factors: &[Factor] = match self.devices.get(key.agent_id.as_str()) {
+            Some(d) => &self.device_factors[d.factors as usize],
             None => {
-                unknown = DeviceInput {
-                    agent_id: key.agent_id.clone(),
-                    computer_name: computer_name.clone().unwrap_or_default(),
-                    ..DeviceInput::default()
-                };
+                // Not in the inventory (yet): judged by what the finding row says of it.
+                unknown = self.prioritizer.assess_device(
+                    &DeviceInput {
+                        agent_id: key.agent_id.clone(),
+                        computer_name: computer_name.clone().unwrap_or_default(),
+                        ..DeviceInput::default()
+                    },
+                    self.now,
+                );
                 &unknown
             }
         };
-        let a = self.prioritizer.assess(
-            &FindingInput {
-                cve_id: key.cve_id.clone(),
-                vendor_severity: severity.clone(),
+        let a = self.prioritizer.assess_facts(
+            &FindingFacts {
+                cve_id: &key.cve_id,
+                vendor_severity: severity.as_deref(),
                 cvss_score: cvss,
-                application: key.application.clone(),
-                application_version: Some(key.application_version.clone()),
-                fixed_version_available: facts.fixed_version_available,
-                exploit_code_maturity: facts.exploit_code_maturity,
+                fixed_version_available,
             },
-            device,
-            now,
+            device_factors,
         );
         FindingObservation {
             key,
@@ -265,7 +289,7 @@ impl Context {
 
     /// The observation of one risk row, its strings moved rather than copied (a page's rows
     /// are consumed: a million findings are tens of millions of string copies otherwise).
-    fn observe_risk(&self, mut r: Risk, now: DateTime<Utc>) -> Option<FindingObservation> {
+    fn observe_risk(&self, mut r: Risk) -> Option<FindingObservation> {
         let agent_id = r.endpoint_id.take().filter(|s| !s.is_empty())?;
         let cve_id = r.cve_id.take().filter(|s| !s.is_empty())?;
         let application = r
@@ -300,14 +324,11 @@ impl Context {
         if let Some(v) = &r.exploited_in_the_wild {
             extra.value("exploitedInTheWild", v);
         }
-        // What the prioritiser reads of them (moved out once they are written).
-        let facts = ExtraFacts {
-            fixed_version_available: r
-                .remediation_level
-                .as_deref()
-                .map(|l| l.eq_ignore_ascii_case("Official Fix")),
-            exploit_code_maturity: r.exploit_code_maturity.take(),
-        };
+        // What the prioritiser reads of them.
+        let fixed_version_available = r
+            .remediation_level
+            .as_deref()
+            .map(|l| l.eq_ignore_ascii_case("Official Fix"));
         let mut o = self.observe(
             key,
             r.endpoint_name.take(),
@@ -316,8 +337,7 @@ impl Context {
             r.severity.take(),
             cvss,
             extra.finish(),
-            facts,
-            now,
+            fixed_version_available,
         );
         o.cvss_version = r.cvss_version.take();
         o.published_at = r.published_date.as_deref().and_then(parse_timestamp);
@@ -340,7 +360,6 @@ impl Context {
         &self,
         app: &InstalledApplication,
         cve: &InstalledApplicationCve,
-        now: DateTime<Utc>,
     ) -> Option<FindingObservation> {
         let agent_id = app.agent_id.clone().filter(|s| !s.is_empty())?;
         let cve_id = cve.cve_id.clone().filter(|s| !s.is_empty())?;
@@ -362,8 +381,7 @@ impl Context {
             cve.risk_level.as_ref().map(|r| r.to_ascii_uppercase()),
             cve.score,
             extra.finish(),
-            ExtraFacts::default(),
-            now,
+            None,
         );
         o.published_at = cve.published_at.as_deref().and_then(parse_timestamp);
         o.detected_at = cve.created_at.as_deref().and_then(parse_timestamp);
@@ -382,21 +400,8 @@ async fn recheck_vanished_agents(
     client: &Client,
     store: &Arc<dyn Store>,
     console: &str,
-    scope: &Scope,
     devices: &DeviceMap,
 ) -> Result<u64, SyncError> {
-    let in_scope = |e: &DeviceEntry| {
-        if scope.is_empty() {
-            return true;
-        }
-        let [account, site, group] = &e.scope;
-        let listed = |ids: &[String], v: &Option<Arc<str>>| {
-            v.as_deref().is_some_and(|v| ids.iter().any(|i| i == v))
-        };
-        listed(&scope.account_ids, account)
-            || listed(&scope.site_ids, site)
-            || listed(&scope.group_ids, group)
-    };
     // Present devices inside the scope that have active findings but none in this pass.
     let vanished: Vec<String> = store
         .agents_with_active_findings(console)
@@ -405,7 +410,7 @@ async fn recheck_vanished_agents(
         .filter(|a| {
             devices
                 .get(a.as_str())
-                .is_some_and(|e| e.present && !e.seen.load(Ordering::Relaxed) && in_scope(e))
+                .is_some_and(|e| e.recheckable && !e.seen.load(Ordering::Relaxed))
         })
         .take(RECHECK_LIMIT)
         .collect();
@@ -536,7 +541,9 @@ pub async fn run_pass(
     let prioritizer = Prioritizer::load(opts.priority.clone());
     report.warnings.extend(prioritizer.warnings.iter().cloned());
     let started = std::time::Instant::now();
-    let devices = load_devices(store, console).await?;
+    let now = Utc::now();
+    let (devices, device_factors) =
+        load_devices(store, console, &prioritizer, &opts.scope, now).await?;
     tracing::debug!(
         devices = devices.len(),
         elapsed_ms = started.elapsed().as_millis() as u64,
@@ -545,7 +552,9 @@ pub async fn run_pass(
     let ctx = Arc::new(Context {
         console: console.to_string(),
         devices,
+        device_factors,
         prioritizer,
+        now,
     });
 
     let checkpoints = store.load_checkpoints(console, FEATURE).await?;
@@ -680,8 +689,7 @@ pub async fn run_pass(
     report.records = streams.iter().map(|s| s.records).sum();
     if !report.resumed {
         // (A resumed pass does not know which agents earlier runs saw; it skips the re-check.)
-        report.devices_gone =
-            recheck_vanished_agents(client, store, console, &opts.scope, &ctx.devices).await?;
+        report.devices_gone = recheck_vanished_agents(client, store, console, &ctx.devices).await?;
     }
     report.summary = store
         .complete_finding_pass(console, pass_id, run_id, &opts.scope, Utc::now())
@@ -715,11 +723,10 @@ async fn risk_stream(
         page_size,
         s.cursor.clone(),
         move |page| {
-            let now = Utc::now();
             let obs = page
                 .items
                 .into_iter()
-                .filter_map(|r| producer_ctx.observe_risk(r, now))
+                .filter_map(|r| producer_ctx.observe_risk(r))
                 .collect();
             (obs, page.next_cursor)
         },
@@ -856,7 +863,6 @@ async fn app_stream(
     );
     while let Some(page) = pages.next().await {
         let page = page?;
-        let now = Utc::now();
         let mut obs = Vec::new();
         for app in &page.items {
             let vulnerable = app
@@ -878,7 +884,7 @@ async fn app_stream(
                     cpage
                         .items
                         .iter()
-                        .filter_map(|c| ctx.observe_app_cve(app, c, now)),
+                        .filter_map(|c| ctx.observe_app_cve(app, c)),
                 );
             }
         }

@@ -468,6 +468,81 @@ async fn findings_of_agents_deleted_between_full_passes_are_device_removed_not_f
     }
 }
 
+/// A scoped findings pass re-checks only the vanished agents inside its scope: agents deleted
+/// elsewhere are not its business (their findings were not read), so they are neither asked
+/// about nor marked removed.
+#[tokio::test]
+async fn a_scoped_pass_rechecks_only_vanished_agents_inside_its_scope() {
+    let env = Env::new(cfg(60)).await;
+    let client = env.client();
+    s1bridge_sync::run(&client, env.store.clone(), &scan(true), Default::default())
+        .await
+        .unwrap();
+    let site = env.sim.sim.sites()[0].id.clone();
+    let site_of: std::collections::HashMap<String, Option<String>> = env
+        .store
+        .list_devices(&Default::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.agent_id, d.site_id))
+        .collect();
+    let gone = env.sim.sim.apply_changes(&TenantChanges {
+        delete: 12,
+        seed: 21,
+        ..Default::default()
+    });
+    let (inside, outside): (Vec<String>, Vec<String>) = gone
+        .deleted
+        .iter()
+        .cloned()
+        .partition(|a| site_of[a].as_deref() == Some(site.as_str()));
+    assert!(
+        !inside.is_empty() && !outside.is_empty(),
+        "deleted agents on both sides of the scope: {inside:?} / {outside:?}"
+    );
+    let mut o = scan(false);
+    o.features = vec![Feature::Vulnerabilities];
+    o.vulns.scope = Scope {
+        site_ids: vec![site.clone()],
+        ..Default::default()
+    };
+    let before = env.sim.sim.request_log().len();
+    let r = s1bridge_sync::run(&client, env.store.clone(), &o, Default::default())
+        .await
+        .unwrap();
+    assert_eq!(r.status, RunStatus::Ok, "{:?}", r.features);
+    assert_eq!(
+        r.vulnerabilities.unwrap().devices_gone as usize,
+        inside.len()
+    );
+    let asked: Vec<String> = env.sim.sim.request_log()[before..]
+        .iter()
+        .filter(|l| l.path.ends_with("/agents") && l.query.contains("ids="))
+        .map(|l| l.query.clone())
+        .collect();
+    assert!(!asked.is_empty());
+    for a in &outside {
+        assert!(
+            asked.iter().all(|q| !q.contains(a.as_str())),
+            "{a} asked: {asked:?}"
+        );
+    }
+    let removed: std::collections::HashSet<String> = env
+        .store
+        .list_devices(&s1bridge_store::DeviceFilter {
+            removed: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.agent_id)
+        .collect();
+    assert!(inside.iter().all(|a| removed.contains(a)), "{removed:?}");
+    assert!(outside.iter().all(|a| !removed.contains(a)), "{removed:?}");
+}
+
 /// Device tags are stored by the device pass and drive criticality rules: a `tag` rule raises
 /// exactly the findings of the agents the console tagged, and says which tag matched.
 #[tokio::test]
