@@ -155,7 +155,12 @@ impl EncodedFindings {
             rows: Vec::with_capacity(findings.len()),
             factor_sets: Vec::new(),
         };
+        // Each distinct set once per page: recognised by identity first (findings that share
+        // one list, as the sync engine hands them), else by content. The page borrows every
+        // list for the whole encoding, so no address is reused while it is a key.
         let mut sets: HashMap<&[PriorityFactor], usize, foldhash::fast::RandomState> =
+            HashMap::default();
+        let mut by_address: HashMap<*const PriorityFactor, usize, foldhash::fast::RandomState> =
             HashMap::default();
         let mut scratch = Vec::with_capacity(256);
         for (i, f) in findings.iter().enumerate() {
@@ -191,7 +196,11 @@ impl EncodedFindings {
             text[fcol::AGENT_ID] = a.push(&f.key.agent_id)?;
             text[fcol::APPLICATION] = a.push(&f.key.application)?;
             text[fcol::APPLICATION_VERSION] = a.push(&f.key.application_version)?;
-            text[fcol::CVE_ID] = a.push(&f.key.cve_id.to_ascii_uppercase())?;
+            text[fcol::CVE_ID] = if f.key.cve_id.bytes().any(|b| b.is_ascii_lowercase()) {
+                a.push(&f.key.cve_id.to_ascii_uppercase())?
+            } else {
+                a.push(&f.key.cve_id)?
+            };
             text[fcol::COMPUTER_NAME] = opt(a, &f.computer_name)?;
             text[fcol::APPLICATION_VENDOR] = opt(a, &f.application_vendor)?;
             text[fcol::CONSOLE_ROW_ID] = opt(a, &f.console_row_id)?;
@@ -206,8 +215,12 @@ impl EncodedFindings {
             text[fcol::MARK_REASON] = opt(a, &f.mark_reason)?;
             text[fcol::PRIORITY] = a.push(&f.priority)?;
             text[fcol::EXTRA] = a.push(f.extra.as_str())?;
-            let factor_set = match sets.get(f.factors.as_slice()) {
-                Some(&set) => set,
+            let address = f.factors.as_ptr();
+            let factor_set = match by_address.get(&address).or_else(|| sets.get(&*f.factors)) {
+                Some(&set) => {
+                    by_address.insert(address, set);
+                    set
+                }
                 None => {
                     scratch.clear();
                     serde_json::to_writer(&mut scratch, &f.factors).map_err(|e| {
@@ -217,8 +230,10 @@ impl EncodedFindings {
                     })?;
                     let json = a.push_utf8(&scratch, "the priority factors of a finding")?;
                     page.factor_sets.push(json);
-                    sets.insert(&f.factors, page.factor_sets.len() - 1);
-                    page.factor_sets.len() - 1
+                    let set = page.factor_sets.len() - 1;
+                    sets.insert(&f.factors, set);
+                    by_address.insert(address, set);
+                    set
                 }
             };
             page.rows.push(EncodedFinding {

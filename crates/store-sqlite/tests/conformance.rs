@@ -512,7 +512,8 @@ async fn unused_factor_sets_are_collected_and_stored_again_when_needed() {
                     name: "criticality".to_string(),
                     effect: 1,
                     detail: format!("{pass} {i}"),
-                }];
+                }]
+                .into();
                 f
             })
             .collect()
@@ -567,7 +568,7 @@ async fn unused_factor_sets_are_collected_and_stored_again_when_needed() {
             .await
             .unwrap()
             .expect("stored");
-        assert_eq!(stored.factors, f.factors);
+        assert_eq!(stored.factors, *f.factors);
     }
     let listed = store
         .list_findings(&s1bridge_store::FindingFilter::default())
@@ -579,15 +580,62 @@ async fn unused_factor_sets_are_collected_and_stored_again_when_needed() {
         .map(|f| (f.key.cve_id.clone(), f.factors.clone()))
         .collect();
     for f in &listed {
-        assert_eq!(f.factors, expected[&f.cve_id], "{}", f.cve_id);
+        assert_eq!(f.factors, *expected[&f.cve_id], "{}", f.cve_id);
     }
+}
+
+/// Stores `page` as one page and reads every finding back with exactly its own factors.
+async fn stores_each_finding_with_its_factors(page: &[s1bridge_store::FindingObservation]) {
+    let store = SqliteStore::open_in_memory().unwrap();
+    store
+        .apply_finding_page("prod", 1, 1, at(1), page, None)
+        .await
+        .unwrap();
+    for f in page {
+        let stored = store
+            .get_finding(&f.key.finding_id("prod"))
+            .await
+            .unwrap()
+            .expect("stored");
+        assert_eq!(stored.factors, *f.factors, "{}", f.key.cve_id);
+    }
+}
+
+/// Findings that share one factor list (as the sync engine hands them out) and findings with
+/// an equal list of their own, interleaved, are each stored with their own factors.
+#[tokio::test]
+async fn shared_and_equal_factor_lists_of_a_page_stay_with_their_findings() {
+    use s1bridge_store::PriorityFactor;
+    use std::sync::Arc;
+    let list = |k: i32| -> Vec<PriorityFactor> {
+        (0..=k)
+            .map(|n| PriorityFactor {
+                name: format!("factor {n}"),
+                effect: n - 1,
+                detail: format!("list {k}"),
+            })
+            .collect()
+    };
+    let shared: Vec<Arc<[PriorityFactor]>> = (0..4).map(|k| list(k).into()).collect();
+    let page: Vec<_> = (0..40)
+        .map(|i| {
+            let mut f = s1bridge_store::testkit::sample_finding("9", &format!("CVE-2024-{i:05}"));
+            let k = i * 7 % 4;
+            f.factors = if i % 3 == 0 {
+                list(k).into()
+            } else {
+                shared[k as usize].clone()
+            };
+            f
+        })
+        .collect();
+    stores_each_finding_with_its_factors(&page).await;
 }
 
 /// A page whose findings interleave a few factor sets stores each finding with its own set.
 #[tokio::test]
 async fn interleaved_factor_sets_of_a_page_stay_with_their_findings() {
     use s1bridge_store::PriorityFactor;
-    let store = SqliteStore::open_in_memory().unwrap();
     let page: Vec<_> = (0..30)
         .map(|i| {
             let mut f = s1bridge_store::testkit::sample_finding("7", &format!("CVE-2024-{i:05}"));
@@ -601,18 +649,7 @@ async fn interleaved_factor_sets_of_a_page_stay_with_their_findings() {
             f
         })
         .collect();
-    store
-        .apply_finding_page("prod", 1, 1, at(1), &page, None)
-        .await
-        .unwrap();
-    for f in &page {
-        let stored = store
-            .get_finding(&f.key.finding_id("prod"))
-            .await
-            .unwrap()
-            .expect("stored");
-        assert_eq!(stored.factors, f.factors, "{}", f.key.cve_id);
-    }
+    stores_each_finding_with_its_factors(&page).await;
 }
 
 /// A version-8 database (factors stored in each findings row, ids merged up to a watermark)
@@ -640,7 +677,8 @@ async fn a_version_8_database_keeps_factors_and_ids() {
                 name: "exposed".to_string(),
                 effect: i % 2,
                 detail: format!("detail {}", i % 2),
-            }];
+            }]
+            .into();
             f
         })
         .collect();
@@ -691,7 +729,7 @@ async fn a_version_8_database_keeps_factors_and_ids() {
             .await
             .unwrap()
             .unwrap_or_else(|| panic!("{} is found by id", f.key.cve_id));
-        assert_eq!(stored.factors, f.factors);
+        assert_eq!(stored.factors, *f.factors);
     }
     let conn = rusqlite::Connection::open(&path).unwrap();
     let (sets, pending): (i64, i64) = conn

@@ -16,6 +16,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// The identity of a finding within a console.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -128,7 +129,9 @@ pub struct FindingObservation {
     pub extra: ExtraJson,
     /// `critical|high|medium|low|info`, computed by the engine.
     pub priority: String,
-    pub factors: Vec<PriorityFactor>,
+    /// Shared: findings with the same factors (same endpoint verdict, same CVE facts) may hold
+    /// one list, and a backend may recognise it by identity (`Arc::ptr_eq`) instead of content.
+    pub factors: Arc<[PriorityFactor]>,
     /// In the CISA Known Exploited Vulnerabilities catalog (false when unknown).
     pub kev: bool,
 }

@@ -2032,7 +2032,7 @@ pub fn sample_finding(agent_id: &str, cve_id: &str) -> FindingObservation {
         mark_reason: None,
         extra: ExtraJson::default(),
         priority: "medium".to_string(),
-        factors: Vec::new(),
+        factors: Vec::new().into(),
         kev: false,
     }
 }
@@ -2302,7 +2302,8 @@ pub async fn check_finding_page_stats_and_refusals(store: &dyn Store) {
         name: "criticality".to_string(),
         effect: 1,
         detail: "only on the refused page".to_string(),
-    }];
+    }]
+    .into();
     let mut empty_agent = sample_finding("", "CVE-2024-0005");
     empty_agent.computer_name = None;
     let failed = store
@@ -2336,7 +2337,7 @@ pub async fn check_finding_page_stats_and_refusals(store: &dyn Store) {
     );
     // The same observation on a good page is stored with its factors.
     finding_page(store, 2, 2, 4, std::slice::from_ref(&c)).await;
-    assert_eq!(finding(store, &c).await.factors, c.factors);
+    assert_eq!(finding(store, &c).await.factors, *c.factors);
 }
 
 /// A console's first pass, whose pages a backend may store as plain inserts: a page that repeats
@@ -2661,7 +2662,8 @@ pub async fn check_finding_queue_and_filters(store: &dyn Store) {
         o.kev = kev;
         // The flag, not a factor's name, decides `kev_only`: an informative "not in KEV"
         // factor must not count.
-        o.factors.push(PriorityFactor {
+        let mut factors = o.factors.to_vec();
+        factors.push(PriorityFactor {
             name: "kev".to_string(),
             effect: if kev { 2 } else { 0 },
             detail: if kev {
@@ -2671,11 +2673,12 @@ pub async fn check_finding_queue_and_filters(store: &dyn Store) {
             }
             .to_string(),
         });
-        o.factors.push(PriorityFactor {
+        factors.push(PriorityFactor {
             name: "epss".to_string(),
             effect: 1,
             detail: "EPSS 0.9".to_string(),
         });
+        o.factors = factors.into();
         o
     };
     let a = mk("1", "CVE-2024-0001", "high", Some(7.5), false);
@@ -2882,7 +2885,8 @@ pub async fn check_finding_round_trip(store: &dyn Store) {
                 effect: -1,
                 detail: "device is a test machine".to_string(),
             },
-        ],
+        ]
+        .into(),
         kev: true,
     };
     let bare = sample_finding("2", "CVE-2024-0001");
@@ -2917,7 +2921,7 @@ pub async fn check_finding_round_trip(store: &dyn Store) {
             last_seen_at: at(1),
             fixed_at: None,
             priority: obs.priority.clone(),
-            factors: obs.factors.clone(),
+            factors: obs.factors.to_vec(),
             console_row_id: obs.console_row_id.clone(),
             console_status: obs.console_status.clone(),
             mark_type: obs.mark_type.clone(),
@@ -2935,7 +2939,7 @@ pub async fn check_finding_round_trip(store: &dyn Store) {
     changed.marked_at = None;
     changed.mark_type = None;
     changed.extra = ExtraJson::from_value(&serde_json::json!({"riskScore": 12}));
-    changed.factors.truncate(1);
+    changed.factors = changed.factors[..1].into();
     changed.priority = "high".to_string();
     finding_page(store, 2, 2, 2, std::slice::from_ref(&changed)).await;
     let f = finding(store, &changed).await;
@@ -2953,7 +2957,7 @@ pub async fn check_finding_round_trip(store: &dyn Store) {
             None,
             None,
             changed.extra.to_value(),
-            changed.factors.clone(),
+            changed.factors.to_vec(),
             "high".to_string()
         )
     );

@@ -71,7 +71,7 @@ pub fn synthetic_finding(agent: usize, n: usize, base: DateTime<Utc>) -> Finding
         })),
         priority: PRIORITIES[i % PRIORITIES.len()].to_string(),
         kev: i.is_multiple_of(13),
-        factors,
+        factors: factors.into(),
     }
 }
 

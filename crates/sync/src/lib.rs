@@ -43,7 +43,7 @@ pub(crate) fn spawn_pages<T, R>(
     query: Vec<(String, String)>,
     page_size: u32,
     cursor: Option<String>,
-    convert: impl Fn(s1bridge_api::Page<T>) -> R + Send + 'static,
+    mut convert: impl FnMut(s1bridge_api::Page<T>) -> R + Send + 'static,
 ) -> (
     tokio::sync::mpsc::Receiver<Result<R, ApiError>>,
     AbortOnDrop,
@@ -58,7 +58,7 @@ where
     let handle = tokio::spawn(async move {
         let mut pages = Box::pin(client.pages::<T>(path, query, page_size, cursor));
         while let Some(page) = pages.next().await {
-            let item = page.map(&convert);
+            let item = page.map(&mut convert);
             let stop = item.is_err();
             if tx.send(item).await.is_err() || stop {
                 break;

@@ -218,10 +218,131 @@ async fn load_devices(
     Ok((devices, sets.lists))
 }
 
+/// The assessments one stream has made, by endpoint factor list and the finding's own facts
+/// (CVE, vendor severity, CVSS score, fix availability): that is all an assessment depends on,
+/// so findings that agree on them share one result and one factor list (a million findings
+/// have a few thousand distinct ones). Per stream, so no lock; bounded, it starts over when
+/// full.
+struct Assessments {
+    /// The key being looked up (reused: a hit allocates nothing).
+    key: Vec<u8>,
+    known: HashMap<Box<[u8]>, Assessed, foldhash::fast::RandomState>,
+    capacity: usize,
+    hits: u64,
+    misses: u64,
+}
+
+#[derive(Clone)]
+struct Assessed {
+    priority: &'static str,
+    kev: bool,
+    factors: Arc<[PriorityFactor]>,
+}
+
+/// Assessments one stream keeps (each ~1 KB with its factor list). On the simulated million
+/// findings 1,024 reuse 92 % (4,096: 93 %, at 3x the memory across eight streams).
+const ASSESSMENTS_KEPT: usize = 1_024;
+
+impl Assessments {
+    fn new(capacity: usize) -> Self {
+        Assessments {
+            key: Vec::with_capacity(64),
+            known: HashMap::default(),
+            capacity,
+            hits: 0,
+            misses: 0,
+        }
+    }
+}
+
+impl Drop for Assessments {
+    fn drop(&mut self) {
+        tracing::debug!(
+            hits = self.hits,
+            misses = self.misses,
+            "assessments reused by a findings stream"
+        );
+    }
+}
+
+fn assessed(a: s1bridge_priority::Assessment) -> Assessed {
+    Assessed {
+        priority: a.priority.as_str(),
+        kev: a.in_kev == Some(true),
+        factors: a
+            .factors
+            .into_iter()
+            .map(|f| PriorityFactor {
+                name: f.name,
+                effect: f.effect,
+                detail: f.detail,
+            })
+            .collect(),
+    }
+}
+
 impl Context {
+    /// The assessment of a finding: from the stream's earlier ones when it agrees with one of
+    /// them on everything the prioritiser reads.
+    fn assess(
+        &self,
+        known: &mut Assessments,
+        facts: &FindingFacts<'_>,
+        computer_name: Option<&str>,
+        agent_id: &str,
+    ) -> Assessed {
+        let Some(device) = self.devices.get(agent_id) else {
+            // Not in the inventory (yet): judged by what the finding row says of it.
+            let device_factors = self.prioritizer.assess_device(
+                &DeviceInput {
+                    agent_id: agent_id.to_string(),
+                    computer_name: computer_name.unwrap_or_default().to_string(),
+                    ..DeviceInput::default()
+                },
+                self.now,
+            );
+            return assessed(self.prioritizer.assess_facts(facts, &device_factors));
+        };
+        // 0xFF never occurs in UTF-8, so it separates the strings unambiguously.
+        let k = &mut known.key;
+        k.clear();
+        k.extend_from_slice(&device.factors.to_le_bytes());
+        k.extend_from_slice(facts.cve_id.as_bytes());
+        k.push(0xFF);
+        if let Some(v) = facts.vendor_severity {
+            k.push(b's');
+            k.extend_from_slice(v.as_bytes());
+        }
+        k.push(0xFF);
+        if let Some(v) = facts.cvss_score {
+            k.push(b'c');
+            k.extend_from_slice(&v.to_bits().to_le_bytes());
+        }
+        k.push(match facts.fixed_version_available {
+            None => 0,
+            Some(false) => 1,
+            Some(true) => 2,
+        });
+        if let Some(a) = known.known.get(k.as_slice()) {
+            known.hits += 1;
+            return a.clone();
+        }
+        known.misses += 1;
+        let a = assessed(
+            self.prioritizer
+                .assess_facts(facts, &self.device_factors[device.factors as usize]),
+        );
+        if known.known.len() >= known.capacity {
+            known.known.clear();
+        }
+        known.known.insert(k.as_slice().into(), a.clone());
+        a
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn observe(
         &self,
+        known: &mut Assessments,
         key: FindingKey,
         computer_name: Option<String>,
         vendor: Option<String>,
@@ -231,30 +352,16 @@ impl Context {
         extra: ExtraJson,
         fixed_version_available: Option<bool>,
     ) -> FindingObservation {
-        let unknown;
-        let device_factors: &[Factor] = match self.devices.get(key.agent_id.as_str()) {
-            Some(d) => &self.device_factors[d.factors as usize],
-            None => {
-                // Not in the inventory (yet): judged by what the finding row says of it.
-                unknown = self.prioritizer.assess_device(
-                    &DeviceInput {
-                        agent_id: key.agent_id.clone(),
-                        computer_name: computer_name.clone().unwrap_or_default(),
-                        ..DeviceInput::default()
-                    },
-                    self.now,
-                );
-                &unknown
-            }
-        };
-        let a = self.prioritizer.assess_facts(
+        let a = self.assess(
+            known,
             &FindingFacts {
                 cve_id: &key.cve_id,
                 vendor_severity: severity.as_deref(),
                 cvss_score: cvss,
                 fixed_version_available,
             },
-            device_factors,
+            computer_name.as_deref(),
+            &key.agent_id,
         );
         FindingObservation {
             key,
@@ -273,23 +380,15 @@ impl Context {
             marked_at: None,
             mark_reason: None,
             extra,
-            priority: a.priority.as_str().to_string(),
-            kev: a.in_kev == Some(true),
-            factors: a
-                .factors
-                .into_iter()
-                .map(|f| PriorityFactor {
-                    name: f.name,
-                    effect: f.effect,
-                    detail: f.detail,
-                })
-                .collect(),
+            priority: a.priority.to_string(),
+            kev: a.kev,
+            factors: a.factors,
         }
     }
 
     /// The observation of one risk row, its strings moved rather than copied (a page's rows
     /// are consumed: a million findings are tens of millions of string copies otherwise).
-    fn observe_risk(&self, mut r: Risk) -> Option<FindingObservation> {
+    fn observe_risk(&self, known: &mut Assessments, mut r: Risk) -> Option<FindingObservation> {
         let agent_id = r.endpoint_id.take().filter(|s| !s.is_empty())?;
         let cve_id = r.cve_id.take().filter(|s| !s.is_empty())?;
         let application = r
@@ -330,6 +429,7 @@ impl Context {
             .as_deref()
             .map(|l| l.eq_ignore_ascii_case("Official Fix"));
         let mut o = self.observe(
+            known,
             key,
             r.endpoint_name.take(),
             r.application_vendor.take(),
@@ -358,6 +458,7 @@ impl Context {
 
     fn observe_app_cve(
         &self,
+        known: &mut Assessments,
         app: &InstalledApplication,
         cve: &InstalledApplicationCve,
     ) -> Option<FindingObservation> {
@@ -374,6 +475,7 @@ impl Context {
             extra.string("link", l);
         }
         let mut o = self.observe(
+            known,
             key,
             app.agent_computer_name.clone(),
             app.publisher.clone(),
@@ -716,6 +818,7 @@ async fn risk_stream(
     // Decoding and prioritising the next page happen in the producer task while this one
     // writes the previous page.
     let producer_ctx = ctx.clone();
+    let mut known = Assessments::new(ASSESSMENTS_KEPT);
     let (mut rx, _producer) = crate::spawn_pages::<Risk, (Vec<FindingObservation>, Option<String>)>(
         client,
         RISKS,
@@ -726,7 +829,7 @@ async fn risk_stream(
             let obs = page
                 .items
                 .into_iter()
-                .filter_map(|r| producer_ctx.observe_risk(r))
+                .filter_map(|r| producer_ctx.observe_risk(&mut known, r))
                 .collect();
             (obs, page.next_cursor)
         },
@@ -853,6 +956,7 @@ async fn app_stream(
     let query: Vec<(String, String)> = s.filter.iter().cloned().collect();
     let mut pages =
         Box::pin(client.pages::<InstalledApplication>(APPS, query, page_size, s.cursor.clone()));
+    let mut known = Assessments::new(ASSESSMENTS_KEPT);
     let mut w = StreamWriter::new(
         store,
         ctx,
@@ -884,11 +988,144 @@ async fn app_stream(
                     cpage
                         .items
                         .iter()
-                        .filter_map(|c| ctx.observe_app_cve(app, c)),
+                        .filter_map(|c| ctx.observe_app_cve(&mut known, app, c)),
                 );
             }
         }
         w.commit(&mut s, &obs, page.next_cursor).await?;
     }
     w.finish(s).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use s1bridge_priority::{CriticalityRule, Epss, Kev};
+    use std::path::Path;
+
+    const KEV: &str = r#"{"catalogVersion": "2025.11.20", "vulnerabilities": [
+        {"cveID": "CVE-2023-4863", "dateAdded": "2023-09-13", "knownRansomwareCampaignUse": "Known"}
+    ]}"#;
+    const EPSS: &str = "cve,epss,percentile\nCVE-2023-4863,0.94,0.99\nCVE-2024-0001,0.001,0.05\n";
+
+    fn context() -> Context {
+        let config = PriorityConfig {
+            criticality_rules: vec![CriticalityRule {
+                name: "servers".into(),
+                site: None,
+                group: None,
+                tag: None,
+                name_pattern: Some("srv-*".into()),
+                effect: 1,
+            }],
+            ..PriorityConfig::default()
+        };
+        let kev = Kev::parse(KEV.as_bytes(), Path::new("kev.json")).expect("KEV fixture");
+        let epss = Epss::parse(EPSS.as_bytes(), Path::new("epss.csv")).expect("EPSS fixture");
+        let prioritizer = Prioritizer::with_data(config, Some(kev), Some(epss));
+        let now = Utc::now();
+        let inputs = [
+            DeviceInput {
+                computer_name: "laptop-1".into(),
+                ips: vec!["10.0.0.1".into()],
+                ..DeviceInput::default()
+            },
+            DeviceInput {
+                computer_name: "srv-db".into(),
+                ips: vec!["52.1.2.3".into()],
+                ..DeviceInput::default()
+            },
+            DeviceInput {
+                computer_name: "old".into(),
+                is_decommissioned: true,
+                ..DeviceInput::default()
+            },
+        ];
+        let mut devices = DeviceMap::default();
+        let mut device_factors = Vec::new();
+        for (i, d) in inputs.iter().enumerate() {
+            device_factors.push(prioritizer.assess_device(d, now).into());
+            devices.insert(
+                format!("agent-{i}").into(),
+                DeviceEntry {
+                    factors: i as u32,
+                    recheckable: true,
+                    seen: AtomicBool::new(false),
+                },
+            );
+        }
+        Context {
+            console: "c".into(),
+            devices,
+            device_factors,
+            prioritizer,
+            now,
+        }
+    }
+
+    /// Whatever a stream has assessed before, and however often its memory started over, each
+    /// finding gets exactly the assessment of its own facts on its own endpoint: every input
+    /// the prioritiser reads is part of the key.
+    #[test]
+    fn reused_assessments_equal_fresh_ones_for_every_input() {
+        let ctx = context();
+        let mut facts = Vec::new();
+        for cve in ["CVE-2023-4863", "CVE-2024-0001", "CVE-2024-0002"] {
+            for severity in [Some("HIGH"), Some("LOW"), Some("bogus"), None] {
+                for cvss in [Some(9.8), Some(2.0), None] {
+                    for fixed in [None, Some(true), Some(false)] {
+                        facts.push(FindingFacts {
+                            cve_id: cve,
+                            vendor_severity: severity,
+                            cvss_score: cvss,
+                            fixed_version_available: fixed,
+                        });
+                    }
+                }
+            }
+        }
+        let agents = ["agent-0", "agent-1", "agent-2", "not-in-inventory"];
+        for capacity in [7, ASSESSMENTS_KEPT] {
+            let mut known = Assessments::new(capacity);
+            for round in 0..2 {
+                for agent in agents {
+                    for f in &facts {
+                        let device = match ctx.devices.get(agent) {
+                            Some(d) => ctx.device_factors[d.factors as usize].to_vec(),
+                            None => ctx.prioritizer.assess_device(
+                                &DeviceInput {
+                                    agent_id: agent.into(),
+                                    computer_name: "srv-new".into(),
+                                    ..DeviceInput::default()
+                                },
+                                ctx.now,
+                            ),
+                        };
+                        let want = ctx.prioritizer.assess_facts(f, &device);
+                        let factors: Vec<(String, i32, String)> = want
+                            .factors
+                            .into_iter()
+                            .map(|x| (x.name, x.effect, x.detail))
+                            .collect();
+                        // Twice in a row: the second one is reused even in a tiny memory.
+                        for again in 0..2 {
+                            let got = ctx.assess(&mut known, f, Some("srv-new"), agent);
+                            let what =
+                                format!("{agent} {f:?} round {round}.{again} capacity {capacity}");
+                            assert_eq!(got.priority, want.priority.as_str(), "{what}");
+                            assert_eq!(got.kev, want.in_kev == Some(true), "{what}");
+                            let got: Vec<(String, i32, String)> = got
+                                .factors
+                                .iter()
+                                .map(|x| (x.name.clone(), x.effect, x.detail.clone()))
+                                .collect();
+                            assert_eq!(got, factors, "{what}");
+                        }
+                    }
+                }
+            }
+            assert!(known.known.len() <= capacity);
+            assert!(known.hits > 0, "capacity {capacity}: nothing was reused");
+        }
+    }
 }
