@@ -39,15 +39,17 @@ impl FindingKey {
     /// backends that store it as a number.
     pub fn finding_hash(&self, console: &str) -> u64 {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for part in [
-            console,
-            &self.agent_id,
-            &self.application,
-            &self.application_version,
-            &self.cve_id.to_ascii_uppercase(),
+        // The CVE id counts upper-cased (byte by byte: no copy per finding).
+        for (part, upper) in [
+            (console, false),
+            (&self.agent_id, false),
+            (&self.application, false),
+            (&self.application_version, false),
+            (&self.cve_id, true),
         ] {
-            for b in part.as_bytes().iter().chain(std::iter::once(&0x1f)) {
-                h ^= u64::from(*b);
+            for &b in part.as_bytes().iter().chain(std::iter::once(&0x1f)) {
+                let b = if upper { b.to_ascii_uppercase() } else { b };
+                h ^= u64::from(b);
                 h = h.wrapping_mul(0x0100_0000_01b3);
             }
         }
@@ -361,6 +363,35 @@ mod extra_json_tests {
         assert_eq!(
             ExtraJson::from_value(&serde_json::Value::Null).as_str(),
             "null"
+        );
+    }
+}
+
+#[cfg(test)]
+mod finding_id_tests {
+    use super::FindingKey;
+
+    /// Finding ids are stored and handed to users: the same key must keep its id across
+    /// versions (FNV-1a over the key, the CVE id upper-cased).
+    #[test]
+    fn a_finding_id_is_stable_and_ignores_the_cve_ids_case() {
+        let key = |cve: &str| FindingKey {
+            agent_id: "1502797527125478025".into(),
+            application: "Apache Log4j".into(),
+            application_version: "2.14.1".into(),
+            cve_id: cve.into(),
+        };
+        assert_eq!(
+            key("CVE-2021-44832").finding_id("prod"),
+            "fe8d82fe8bea5db86"
+        );
+        assert_eq!(
+            key("cve-2021-44832").finding_id("prod"),
+            "fe8d82fe8bea5db86"
+        );
+        assert_ne!(
+            key("CVE-2021-44832").finding_id("test"),
+            "fe8d82fe8bea5db86"
         );
     }
 }
