@@ -125,6 +125,18 @@ impl Session {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     }
+    /// The page source once `ok` holds for it (or after 30 s, for the caller's assertion): a
+    /// click that submits a form returns before the answer is rendered.
+    async fn wait_for_source(&self, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let source = self.source().await;
+            if ok(&source) || std::time::Instant::now() > deadline {
+                return source;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
     async fn click(&self, css: &str) {
         let e = self.element(css).await;
         self.call(
@@ -269,7 +281,10 @@ async fn dashboard_in_headless_chromium() {
     assert!(s.url().await.ends_with("/ui/login"), "{}", s.url().await);
     s.type_into("#key", "s1b_not-a-key").await;
     s.click("#sign-in").await;
-    assert!(s.source().await.contains("unknown or revoked"));
+    let answer = s
+        .wait_for_source(|page| page.contains("unknown or revoked"))
+        .await;
+    assert!(answer.contains("unknown or revoked"), "{answer}");
     s.type_into("#key", &h.admin).await;
     s.click("#sign-in").await;
     let url = s.wait_for_url(|u| u.ends_with("/ui")).await;
