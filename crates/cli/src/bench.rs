@@ -284,19 +284,21 @@ async fn bench_vulns(args: &BenchArgs, mut cfg: SimConfig, per_agent: u32) -> Re
     dev.features = vec![s1bridge_sync::Feature::Devices];
     s1bridge_sync::run(&client, store.clone(), &dev, Default::default()).await?;
 
+    // As `sync` runs the findings pass: at most four of the sites' streams at once.
+    let streams = s1bridge_sync::vulns::VulnOptions::streams_for(args.concurrency);
     eprintln!(
-        "bench: {} findings ({} agents x {per_agent}) over {} sites, latency {} ms, rate limits {}, gzip {}, {} streams",
+        "bench: {} findings ({} agents x {per_agent}) over {} sites, latency {} ms, rate limits {}, gzip {}, {} streams at once",
         u64::from(args.agents) * u64::from(per_agent),
         args.agents,
         args.sites,
         args.latency_ms,
         if args.rate_limits { "on" } else { "off" },
         if args.gzip { "on" } else { "off" },
-        args.concurrency
+        streams
     );
     let mut opts = SyncOptions::new("bench");
     opts.features = vec![s1bridge_sync::Feature::Vulnerabilities];
-    opts.vulns.concurrency = args.concurrency.max(1);
+    opts.vulns.concurrency = streams;
     opts.vulns.page_size = args.page_size;
     sim.reset_stats();
     let before = client.stats();

