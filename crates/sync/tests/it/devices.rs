@@ -143,22 +143,9 @@ async fn incremental_sync_reads_only_changes_and_never_removes() {
         r.devices.as_ref().unwrap().summary.newly_removed as usize,
         ch.deleted.len()
     );
-    let removed: Vec<String> = env
-        .store
-        .list_devices(&DeviceFilter {
-            removed: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|d| d.agent_id)
-        .collect();
     let mut expected = ch.deleted.clone();
     expected.sort();
-    let mut removed_sorted = removed.clone();
-    removed_sorted.sort();
-    assert_eq!(removed_sorted, expected);
+    assert_eq!(env.removed_ids().await, expected);
     assert_eq!(env.stored_ids("c").await, env.truth());
 }
 

@@ -81,6 +81,23 @@ impl Env {
         ids
     }
 
+    /// The agent ids of the devices stored as removed (every console), sorted.
+    pub async fn removed_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .store
+            .list_devices(&DeviceFilter {
+                removed: true,
+                ..Default::default()
+            })
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|d| d.agent_id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
     pub fn truth(&self) -> Vec<String> {
         let mut ids = self.sim.sim.present_agent_ids();
         ids.sort();

@@ -452,19 +452,9 @@ async fn findings_of_agents_deleted_between_full_passes_are_device_removed_not_f
         .collect();
     want.sort();
     assert_eq!(fixed, want, "only really patched findings are fixed");
+    let removed = env.removed_ids().await;
     for id in &gone.deleted {
-        let d = env
-            .store
-            .list_devices(&s1bridge_store::DeviceFilter {
-                removed: true,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert!(
-            d.iter().any(|x| &x.agent_id == id),
-            "device {id} marked removed"
-        );
+        assert!(removed.contains(id), "device {id} marked removed");
     }
 }
 
@@ -528,17 +518,7 @@ async fn a_scoped_pass_rechecks_only_vanished_agents_inside_its_scope() {
             "{a} asked: {asked:?}"
         );
     }
-    let removed: std::collections::HashSet<String> = env
-        .store
-        .list_devices(&s1bridge_store::DeviceFilter {
-            removed: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|d| d.agent_id)
-        .collect();
+    let removed = env.removed_ids().await;
     assert!(inside.iter().all(|a| removed.contains(a)), "{removed:?}");
     assert!(outside.iter().all(|a| !removed.contains(a)), "{removed:?}");
 }
