@@ -66,29 +66,26 @@ impl Env {
     }
 
     pub async fn stored_ids(&self, console: &str) -> Vec<String> {
-        let mut ids: Vec<String> = self
-            .store
-            .list_devices(&DeviceFilter {
-                console: Some(console.to_string()),
-                ..Default::default()
-            })
-            .await
-            .expect("list")
-            .into_iter()
-            .map(|d| d.agent_id)
-            .collect();
-        ids.sort();
-        ids
+        self.sorted_ids(DeviceFilter {
+            console: Some(console.to_string()),
+            ..Default::default()
+        })
+        .await
     }
 
     /// The agent ids of the devices stored as removed (every console), sorted.
     pub async fn removed_ids(&self) -> Vec<String> {
+        self.sorted_ids(DeviceFilter {
+            removed: true,
+            ..Default::default()
+        })
+        .await
+    }
+
+    async fn sorted_ids(&self, filter: DeviceFilter) -> Vec<String> {
         let mut ids: Vec<String> = self
             .store
-            .list_devices(&DeviceFilter {
-                removed: true,
-                ..Default::default()
-            })
+            .list_devices(&filter)
             .await
             .expect("list")
             .into_iter()
